@@ -1,0 +1,460 @@
+//! The single-table layout and every repository over it. Item ⇄ type
+//! conversion happens here and nowhere else. See `dynamo/mod.rs` for the key
+//! of each item type and the access patterns they serve.
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::domain::access::{AccessLink, Challenge, RateWindow, Session, RATE_WINDOW};
+use crate::domain::contact::Email;
+use crate::domain::ids::{ChallengeId, MemberId, MembershipId, PracticeId, SessionId};
+use crate::domain::member::Member;
+use crate::domain::membership::Membership;
+use crate::domain::practice::Practice;
+use crate::ports::{
+    AccessRepo, ApiKey, MemberRepo, MembershipRepo, PracticeRepo, RateScope, StoreError,
+    StoreResult,
+};
+
+/// An item: attribute name to JSON value (numbers become DynamoDB numbers).
+pub type Item = Map<String, Value>;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+/// The condition a write depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cond {
+    Always,
+    NotExists,
+    Exists,
+    /// The stored item has this `version`.
+    VersionIs(u64),
+}
+
+#[derive(Debug, Clone)]
+pub enum Write {
+    Put { item: Item, cond: Cond },
+    Delete { key: Key, cond: Cond },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Index {
+    /// The table's own `pk`/`sk`.
+    Primary,
+    /// `gsi1pk`/`gsi1sk`.
+    Gsi1,
+}
+
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub index: Index,
+    pub pk: String,
+    pub sk_prefix: Option<String>,
+}
+
+/// The few operations both stores provide. Several writes are one atomic
+/// transaction: all conditions hold and all writes apply, or nothing does.
+#[async_trait]
+pub trait Table: Send + Sync {
+    async fn get(&self, key: &Key) -> StoreResult<Option<Item>>;
+    async fn batch_get(&self, keys: &[Key]) -> StoreResult<Vec<Item>>;
+    /// Items in ascending sort-key order.
+    async fn query(&self, query: &Query) -> StoreResult<Vec<Item>>;
+    async fn write(&self, writes: Vec<Write>) -> StoreResult<()>;
+}
+
+/// Checks a condition against the stored item (used by the memory table; DynamoDB evaluates its own).
+pub fn cond_holds(cond: Cond, stored: Option<&Item>) -> bool {
+    match cond {
+        Cond::Always => true,
+        Cond::NotExists => stored.is_none(),
+        Cond::Exists => stored.is_some(),
+        Cond::VersionIs(v) => {
+            stored
+                .and_then(|i| i.get("version"))
+                .and_then(Value::as_u64)
+                == Some(v)
+        }
+    }
+}
+
+/// Every repository, over any [`Table`].
+pub struct TableStore<T> {
+    table: T,
+}
+
+impl<T: Table> TableStore<T> {
+    pub fn new(table: T) -> Self {
+        Self { table }
+    }
+
+    pub fn table(&self) -> &T {
+        &self.table
+    }
+}
+
+// ---- keys -------------------------------------------------------------------
+
+fn practice_key(p: &PracticeId) -> Key {
+    Key::new(format!("P#{p}"), "PRACTICE")
+}
+fn api_key_key(hash: &str) -> Key {
+    Key::new(format!("KEY#{hash}"), "KEY")
+}
+fn member_partition(p: &PracticeId, m: &MemberId) -> String {
+    format!("P#{p}#M#{m}")
+}
+fn member_key(p: &PracticeId, m: &MemberId) -> Key {
+    Key::new(member_partition(p, m), "PROFILE")
+}
+fn email_index(p: &PracticeId, e: &Email) -> String {
+    format!("P#{p}#EMAIL#{}", e.as_str())
+}
+fn membership_key(p: &PracticeId, ms: &MembershipId) -> Key {
+    Key::new(format!("P#{p}#MS#{ms}"), "MEMBERSHIP")
+}
+fn membership_view_key(p: &PracticeId, m: &MemberId, ms: &MembershipId) -> Key {
+    Key::new(member_partition(p, m), format!("MS#{ms}"))
+}
+fn link_key(hash: &str) -> Key {
+    Key::new(format!("LINK#{hash}"), "LINK")
+}
+fn rate_key(scope: RateScope, hash: &str) -> Key {
+    let s = match scope {
+        RateScope::Email => "EMAIL",
+        RateScope::Link => "LINK",
+    };
+    Key::new(format!("RATE#{s}#{hash}"), "RATE")
+}
+fn challenge_key(id: &ChallengeId) -> Key {
+    Key::new(format!("CHALLENGE#{id}"), "CHALLENGE")
+}
+fn session_key(id: &SessionId) -> Key {
+    Key::new(format!("SESSION#{id}"), "SESSION")
+}
+
+// ---- item ⇄ type ------------------------------------------------------------
+
+/// A typed value as an item under `key`, tagged with its `kind`.
+fn to_item<V: Serialize>(value: &V, key: &Key, kind: &str) -> StoreResult<Item> {
+    let mut item =
+        match serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))? {
+            Value::Object(map) => map,
+            _ => return Err(StoreError::Corrupt(format!("{kind} is not an object"))),
+        };
+    item.insert("pk".into(), Value::String(key.pk.clone()));
+    item.insert("sk".into(), Value::String(key.sk.clone()));
+    item.insert("kind".into(), Value::String(kind.into()));
+    Ok(item)
+}
+
+/// Marks an item for DynamoDB's TTL sweeper (which runs late: readers check expiry themselves).
+fn with_ttl(mut item: Item, expires: OffsetDateTime) -> Item {
+    item.insert("ttl".into(), Value::from(expires.unix_timestamp()));
+    item
+}
+
+fn from_item<V: DeserializeOwned>(item: Item) -> StoreResult<V> {
+    serde_json::from_value(Value::Object(item)).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn version_cond(previous: Option<u64>) -> Cond {
+    match previous {
+        None | Some(0) => Cond::NotExists,
+        Some(v) => Cond::VersionIs(v),
+    }
+}
+
+impl<T: Table> TableStore<T> {
+    async fn get_as<V: DeserializeOwned>(&self, key: &Key) -> StoreResult<Option<V>> {
+        self.table.get(key).await?.map(from_item).transpose()
+    }
+}
+
+#[async_trait]
+impl<T: Table> PracticeRepo for TableStore<T> {
+    async fn get_practice(&self, id: &PracticeId) -> StoreResult<Option<Practice>> {
+        self.get_as(&practice_key(id)).await
+    }
+
+    async fn create_practice(
+        &self,
+        practice: &Practice,
+        key_hash: &str,
+        key: &ApiKey,
+    ) -> StoreResult<()> {
+        self.table
+            .write(vec![
+                Write::Put {
+                    item: to_item(practice, &practice_key(&practice.id), "practice")?,
+                    cond: Cond::NotExists,
+                },
+                Write::Put {
+                    item: to_item(key, &api_key_key(key_hash), "api_key")?,
+                    cond: Cond::NotExists,
+                },
+            ])
+            .await
+    }
+
+    async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>> {
+        self.get_as(&api_key_key(key_hash)).await
+    }
+}
+
+#[async_trait]
+impl<T: Table> MemberRepo for TableStore<T> {
+    async fn get_member(
+        &self,
+        practice: &PracticeId,
+        id: &MemberId,
+    ) -> StoreResult<Option<Member>> {
+        self.get_as(&member_key(practice, id)).await
+    }
+
+    async fn get_members(
+        &self,
+        practice: &PracticeId,
+        ids: &[MemberId],
+    ) -> StoreResult<Vec<Member>> {
+        let keys: Vec<Key> = ids.iter().map(|m| member_key(practice, m)).collect();
+        self.table
+            .batch_get(&keys)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    async fn save_member(&self, member: &Member, previous: Option<&Member>) -> StoreResult<()> {
+        let key = member_key(&member.practice_id, &member.id);
+        let mut item = to_item(member, &key, "member")?;
+        if let Some(email) = &member.email {
+            item.insert(
+                "gsi1pk".into(),
+                Value::String(email_index(&member.practice_id, email)),
+            );
+            item.insert("gsi1sk".into(), Value::String(format!("M#{}", member.id)));
+        }
+        let cond = version_cond(previous.map(|p| p.version));
+        self.table.write(vec![Write::Put { item, cond }]).await
+    }
+
+    async fn members_with_email(
+        &self,
+        practice: &PracticeId,
+        email: &Email,
+    ) -> StoreResult<Vec<Member>> {
+        let found = self
+            .table
+            .query(&Query {
+                index: Index::Gsi1,
+                pk: email_index(practice, email),
+                sk_prefix: Some("M#".into()),
+            })
+            .await?;
+        // The index is eventually consistent: re-read each member to act on current data.
+        let ids: Vec<MemberId> = found
+            .into_iter()
+            .map(from_item::<Member>)
+            .collect::<StoreResult<Vec<_>>>()?
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        let mut members = self.get_members(practice, &ids).await?;
+        members.retain(|m| m.email.as_ref() == Some(email));
+        members.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(members)
+    }
+}
+
+#[async_trait]
+impl<T: Table> MembershipRepo for TableStore<T> {
+    async fn get_membership(
+        &self,
+        practice: &PracticeId,
+        id: &MembershipId,
+    ) -> StoreResult<Option<Membership>> {
+        self.get_as(&membership_key(practice, id)).await
+    }
+
+    async fn save_membership(
+        &self,
+        membership: &Membership,
+        previous: Option<&Membership>,
+    ) -> StoreResult<()> {
+        let p = &membership.practice_id;
+        let mut writes = vec![Write::Put {
+            item: to_item(membership, &membership_key(p, &membership.id), "membership")?,
+            cond: version_cond(previous.map(|m| m.version)),
+        }];
+        let participants = membership.participants();
+        for member in &participants {
+            writes.push(Write::Put {
+                item: to_item(
+                    membership,
+                    &membership_view_key(p, member, &membership.id),
+                    "membership_view",
+                )?,
+                cond: Cond::Always,
+            });
+        }
+        for gone in previous.map(Membership::participants).unwrap_or_default() {
+            if !participants.contains(&gone) {
+                writes.push(Write::Delete {
+                    key: membership_view_key(p, &gone, &membership.id),
+                    cond: Cond::Always,
+                });
+            }
+        }
+        self.table.write(writes).await
+    }
+
+    async fn memberships_of(
+        &self,
+        practice: &PracticeId,
+        member: &MemberId,
+    ) -> StoreResult<Vec<Membership>> {
+        self.table
+            .query(&Query {
+                index: Index::Primary,
+                pk: member_partition(practice, member),
+                sk_prefix: Some("MS#".into()),
+            })
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl<T: Table> AccessRepo for TableStore<T> {
+    async fn put_link(&self, token_hash: &str, link: &AccessLink) -> StoreResult<()> {
+        let item = with_ttl(
+            to_item(link, &link_key(token_hash), "access_link")?,
+            link.expires_at,
+        );
+        self.table
+            .write(vec![Write::Put {
+                item,
+                cond: Cond::NotExists,
+            }])
+            .await
+    }
+
+    async fn get_link(&self, token_hash: &str) -> StoreResult<Option<AccessLink>> {
+        self.get_as(&link_key(token_hash)).await
+    }
+
+    async fn get_rate_window(
+        &self,
+        scope: RateScope,
+        key_hash: &str,
+    ) -> StoreResult<Option<RateWindow>> {
+        self.get_as(&rate_key(scope, key_hash)).await
+    }
+
+    async fn put_rate_window(
+        &self,
+        scope: RateScope,
+        key_hash: &str,
+        next: &RateWindow,
+    ) -> StoreResult<()> {
+        let item = with_ttl(
+            to_item(next, &rate_key(scope, key_hash), "rate_window")?,
+            next.started_at + RATE_WINDOW,
+        );
+        let cond = if next.version == 0 {
+            Cond::NotExists
+        } else {
+            Cond::VersionIs(next.version - 1)
+        };
+        self.table.write(vec![Write::Put { item, cond }]).await
+    }
+
+    async fn create_challenge(&self, challenge: &Challenge) -> StoreResult<()> {
+        let item = with_ttl(
+            to_item(challenge, &challenge_key(&challenge.id), "challenge")?,
+            challenge.expires_at,
+        );
+        self.table
+            .write(vec![Write::Put {
+                item,
+                cond: Cond::NotExists,
+            }])
+            .await
+    }
+
+    async fn get_challenge(&self, id: &ChallengeId) -> StoreResult<Option<Challenge>> {
+        self.get_as(&challenge_key(id)).await
+    }
+
+    async fn update_challenge(&self, next: &Challenge) -> StoreResult<()> {
+        let item = with_ttl(
+            to_item(next, &challenge_key(&next.id), "challenge")?,
+            next.expires_at,
+        );
+        self.table
+            .write(vec![Write::Put {
+                item,
+                cond: Cond::VersionIs(next.version - 1),
+            }])
+            .await
+    }
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        let item = with_ttl(
+            to_item(session, &session_key(&session.id), "session")?,
+            session.expires_at,
+        );
+        self.table
+            .write(vec![Write::Put {
+                item,
+                cond: Cond::NotExists,
+            }])
+            .await
+    }
+
+    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        self.get_as(&session_key(id)).await
+    }
+
+    async fn update_session(&self, next: &Session) -> StoreResult<()> {
+        let item = with_ttl(
+            to_item(next, &session_key(&next.id), "session")?,
+            next.expires_at,
+        );
+        self.table
+            .write(vec![Write::Put {
+                item,
+                cond: Cond::VersionIs(next.version - 1),
+            }])
+            .await
+    }
+
+    async fn delete_session(&self, id: &SessionId) -> StoreResult<()> {
+        self.table
+            .write(vec![Write::Delete {
+                key: session_key(id),
+                cond: Cond::Always,
+            }])
+            .await
+    }
+}

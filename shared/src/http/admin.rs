@@ -1,0 +1,185 @@
+//! `admin` group: the practice API (patients, memberships, access emails).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use super::extract::{path_id, Admin, Json};
+use super::problem::Problem;
+use super::AppState;
+use crate::domain::ids::{MemberId, MembershipId};
+use crate::domain::member::PatientInput;
+use crate::domain::membership::MembershipInput;
+use crate::services::admin::{self, AccessEmailSent, AdminMembership, Patient};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/patients", post(create_patient))
+        .route(
+            "/v1/admin/patients/{id}",
+            get(show_patient).put(update_patient),
+        )
+        .route(
+            "/v1/admin/patients/{id}/access-email",
+            post(send_access_email),
+        )
+        .route("/v1/admin/memberships", post(create_membership))
+        .route(
+            "/v1/admin/memberships/{id}",
+            get(show_membership).put(update_membership),
+        )
+}
+
+fn member_id(id: &str) -> Result<MemberId, Problem> {
+    path_id(id, MemberId::parse, "patient")
+}
+
+fn membership_id(id: &str) -> Result<MembershipId, Problem> {
+    path_id(id, MembershipId::parse, "membership")
+}
+
+/// Add a patient.
+#[utoipa::path(post, path = "/v1/admin/patients", tag = "admin", security(("practice_key" = [])),
+    request_body = PatientInput,
+    responses(
+        (status = 201, body = Patient),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_patient(
+    State(ctx): State<AppState>,
+    Admin(admin): Admin,
+    Json(body): Json<PatientInput>,
+) -> Result<(StatusCode, axum::Json<Patient>), Problem> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(admin::create_patient(&ctx, &admin, &body).await?),
+    ))
+}
+
+/// A patient of the calling practice.
+#[utoipa::path(get, path = "/v1/admin/patients/{id}", tag = "admin", security(("practice_key" = [])),
+    params(("id" = String, Path, description = "Patient id (`mbr_…`)")),
+    responses(
+        (status = 200, body = Patient),
+        (status = 404, description = "No such patient in this practice", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn show_patient(
+    State(ctx): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Patient>, Problem> {
+    Ok(axum::Json(
+        admin::get_patient(&ctx, &admin, &member_id(&id)?).await?,
+    ))
+}
+
+/// Replace a patient's details (name and date of birth included: the practice owns them).
+#[utoipa::path(put, path = "/v1/admin/patients/{id}", tag = "admin", security(("practice_key" = [])),
+    params(("id" = String, Path, description = "Patient id (`mbr_…`)")),
+    request_body = PatientInput,
+    responses(
+        (status = 200, body = Patient),
+        (status = 404, description = "No such patient in this practice", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Changed by another request meanwhile", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_patient(
+    State(ctx): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    Json(body): Json<PatientInput>,
+) -> Result<axum::Json<Patient>, Problem> {
+    Ok(axum::Json(
+        admin::update_patient(&ctx, &admin, &member_id(&id)?, &body).await?,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessEmailBody {
+    /// A portal path to open after sign-in, e.g. `/agreements`.
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// Email the patient a link to the portal.
+///
+/// The link itself signs nobody in: opening it lets the patient ask for a
+/// one-time code to the same address. Links work for 7 days.
+#[utoipa::path(post, path = "/v1/admin/patients/{id}/access-email", tag = "admin", security(("practice_key" = [])),
+    params(("id" = String, Path, description = "Patient id (`mbr_…`)")),
+    request_body = AccessEmailBody,
+    responses(
+        (status = 202, body = AccessEmailSent),
+        (status = 404, description = "No such patient in this practice", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No email on file, or an invalid `next`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn send_access_email(
+    State(ctx): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    Json(body): Json<AccessEmailBody>,
+) -> Result<(StatusCode, axum::Json<AccessEmailSent>), Problem> {
+    let sent =
+        admin::send_access_email(&ctx, &admin, &member_id(&id)?, body.next.as_deref()).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(sent)))
+}
+
+/// Add a membership.
+#[utoipa::path(post, path = "/v1/admin/memberships", tag = "admin", security(("practice_key" = [])),
+    request_body = MembershipInput,
+    responses(
+        (status = 201, body = AdminMembership),
+        (status = 422, description = "Invalid fields, or members not of this practice", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_membership(
+    State(ctx): State<AppState>,
+    Admin(admin): Admin,
+    Json(body): Json<MembershipInput>,
+) -> Result<(StatusCode, axum::Json<AdminMembership>), Problem> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(admin::create_membership(&ctx, &admin, &body).await?),
+    ))
+}
+
+/// A membership of the calling practice.
+#[utoipa::path(get, path = "/v1/admin/memberships/{id}", tag = "admin", security(("practice_key" = [])),
+    params(("id" = String, Path, description = "Membership id (`msh_…`)")),
+    responses(
+        (status = 200, body = AdminMembership),
+        (status = 404, description = "No such membership in this practice", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn show_membership(
+    State(ctx): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+) -> Result<axum::Json<AdminMembership>, Problem> {
+    Ok(axum::Json(
+        admin::get_membership(&ctx, &admin, &membership_id(&id)?).await?,
+    ))
+}
+
+/// Replace a membership (plan, status, members and their dates, amount, billing).
+#[utoipa::path(put, path = "/v1/admin/memberships/{id}", tag = "admin", security(("practice_key" = [])),
+    params(("id" = String, Path, description = "Membership id (`msh_…`)")),
+    request_body = MembershipInput,
+    responses(
+        (status = 200, body = AdminMembership),
+        (status = 404, description = "No such membership in this practice", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Changed by another request meanwhile", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_membership(
+    State(ctx): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    Json(body): Json<MembershipInput>,
+) -> Result<axum::Json<AdminMembership>, Problem> {
+    Ok(axum::Json(
+        admin::update_membership(&ctx, &admin, &membership_id(&id)?, &body).await?,
+    ))
+}

@@ -1,0 +1,175 @@
+//! What the services need from the world. Nothing here names AWS: the store,
+//! mailer, clock and random source each have a production and a local adapter.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::domain::access::{AccessLink, Challenge, RateWindow, Session};
+use crate::domain::contact::Email;
+use crate::domain::ids::{ChallengeId, MemberId, MembershipId, PracticeId, SessionId};
+use crate::domain::member::Member;
+use crate::domain::membership::Membership;
+use crate::domain::practice::Practice;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A condition failed: the item exists, is missing, or changed since it was read.
+    #[error("the write conflicts with the stored state")]
+    Conflict,
+    /// The store could not be reached or answered with an error.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored item could not be read back as its type.
+    #[error("stored item is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A practice API key, found by the hash of the secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ApiKey {
+    pub practice_id: PracticeId,
+    /// A label for people (e.g. "EHR sync"); never the secret.
+    pub label: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait PracticeRepo {
+    async fn get_practice(&self, id: &PracticeId) -> StoreResult<Option<Practice>>;
+    /// Creates a practice and its first API key together; `Conflict` if the practice exists.
+    async fn create_practice(
+        &self,
+        practice: &Practice,
+        key_hash: &str,
+        key: &ApiKey,
+    ) -> StoreResult<()>;
+    async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>>;
+}
+
+#[async_trait]
+pub trait MemberRepo {
+    async fn get_member(&self, practice: &PracticeId, id: &MemberId)
+        -> StoreResult<Option<Member>>;
+    /// The members among `ids` that exist, in no particular order.
+    async fn get_members(
+        &self,
+        practice: &PracticeId,
+        ids: &[MemberId],
+    ) -> StoreResult<Vec<Member>>;
+    /// Creates (when `previous` is `None`) or replaces a member whose stored version is `previous.version`.
+    async fn save_member(&self, member: &Member, previous: Option<&Member>) -> StoreResult<()>;
+    async fn members_with_email(
+        &self,
+        practice: &PracticeId,
+        email: &Email,
+    ) -> StoreResult<Vec<Member>>;
+}
+
+#[async_trait]
+pub trait MembershipRepo {
+    async fn get_membership(
+        &self,
+        practice: &PracticeId,
+        id: &MembershipId,
+    ) -> StoreResult<Option<Membership>>;
+    /// Creates or replaces a membership (conditional on `previous.version`), keeping
+    /// every participant's view of it in step in the same transaction.
+    async fn save_membership(
+        &self,
+        membership: &Membership,
+        previous: Option<&Membership>,
+    ) -> StoreResult<()>;
+    /// Every membership the member owns or is enrolled in.
+    async fn memberships_of(
+        &self,
+        practice: &PracticeId,
+        member: &MemberId,
+    ) -> StoreResult<Vec<Membership>>;
+}
+
+/// A counter scope for rate limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateScope {
+    Email,
+    Link,
+}
+
+#[async_trait]
+pub trait AccessRepo {
+    async fn put_link(&self, token_hash: &str, link: &AccessLink) -> StoreResult<()>;
+    async fn get_link(&self, token_hash: &str) -> StoreResult<Option<AccessLink>>;
+
+    async fn get_rate_window(
+        &self,
+        scope: RateScope,
+        key_hash: &str,
+    ) -> StoreResult<Option<RateWindow>>;
+    /// Stores `next` if the stored window still has `next.version - 1` (or is absent when 0).
+    async fn put_rate_window(
+        &self,
+        scope: RateScope,
+        key_hash: &str,
+        next: &RateWindow,
+    ) -> StoreResult<()>;
+
+    async fn create_challenge(&self, challenge: &Challenge) -> StoreResult<()>;
+    async fn get_challenge(&self, id: &ChallengeId) -> StoreResult<Option<Challenge>>;
+    /// Replaces a challenge whose stored version is `next.version - 1`.
+    async fn update_challenge(&self, next: &Challenge) -> StoreResult<()>;
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Session>>;
+    /// Replaces a session whose stored version is `next.version - 1`.
+    async fn update_session(&self, next: &Session) -> StoreResult<()>;
+    async fn delete_session(&self, id: &SessionId) -> StoreResult<()>;
+}
+
+/// Every repository the services use.
+pub trait Store: PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + Send + Sync {}
+impl<T: PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + Send + Sync> Store for T {}
+
+/// One message to one address. Plain text: it reads well everywhere and
+/// carries nothing a mail client could run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Mail {
+    pub to: Email,
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("mail could not be sent: {0}")]
+pub struct MailError(pub String);
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, mail: Mail) -> Result<(), MailError>;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// A cryptographically secure random source.
+pub trait Random: Send + Sync {
+    fn fill(&self, buf: &mut [u8]);
+
+    fn bytes16(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        self.fill(&mut b);
+        b
+    }
+
+    fn u32(&self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill(&mut b);
+        u32::from_le_bytes(b)
+    }
+}
+
+pub type SharedStore = Arc<dyn Store>;
