@@ -144,3 +144,32 @@ impl Config {
         })
     }
 }
+
+/// A context for local runs and tests: the given store, mailer and clock, a
+/// fresh Ed25519 key pair and pepper (sessions do not outlive the process).
+pub fn local_context(
+    store: crate::ports::SharedStore,
+    mailer: Arc<dyn Mailer>,
+    clock: Arc<dyn crate::ports::Clock>,
+    portal_url: &str,
+) -> Ctx {
+    let (private, public) = crate::crypto::generate_ed25519_pem();
+    let mut pepper = [0u8; 32];
+    crate::ports::Random::fill(&SecureRandom, &mut pepper);
+    Ctx {
+        store,
+        clock,
+        random: Arc::new(SecureRandom),
+        verifier: Arc::new(
+            TokenVerifier::from_pem(&public, DEFAULT_ISSUER, DEFAULT_AUDIENCE)
+                .expect("generated key"),
+        ),
+        signer: Some(Arc::new(
+            TokenSigner::from_pem(&private, DEFAULT_ISSUER, DEFAULT_AUDIENCE)
+                .expect("generated key"),
+        )),
+        mailer: Some(mailer),
+        pepper: Some(Arc::new(Pepper::new(&pepper).expect("32 bytes"))),
+        portal_url: portal_url.trim_end_matches('/').to_owned(),
+    }
+}

@@ -1,0 +1,187 @@
+//! The demo practice and household, seeded through the same services the
+//! admin API uses, so demo data passes every rule real data does.
+
+use portal::domain::contact::{AddressInput, InsuranceInput, PhoneKind};
+use portal::domain::ids::{MemberId, MembershipId, PracticeId};
+use portal::domain::member::{PatientInput, PhoneInput};
+use portal::domain::membership::{
+    BillingPeriod, EnrollmentInput, MembershipInput, MembershipStatus,
+};
+use portal::domain::practice::{Practice, PracticeInput};
+use portal::services::{admin, AdminCaller, Ctx, Error};
+use time::{Date, Duration, Month};
+
+pub const DEMO_PRACTICE_ID: &str = "prc_demo";
+/// Works only against the local embedded store: never configure it anywhere else.
+pub const DEMO_API_KEY: &str = "mpk_demo_local_only";
+pub const DEMO_OWNER_EMAIL: &str = "maria.alvarez@example.com";
+pub const DEMO_SPOUSE_EMAIL: &str = "daniel.alvarez@example.com";
+
+/// Ids of what the demo created.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    pub practice_id: PracticeId,
+    pub api_key: String,
+    pub owner: MemberId,
+    pub spouse: MemberId,
+    pub child: MemberId,
+    pub family_membership: MembershipId,
+    pub past_membership: MembershipId,
+}
+
+fn phone(kind: PhoneKind, number: &str) -> PhoneInput {
+    PhoneInput {
+        kind,
+        number: number.into(),
+    }
+}
+
+fn address() -> AddressInput {
+    AddressInput {
+        line1: "2417 Bluebonnet Lane".into(),
+        line2: None,
+        city: "Austin".into(),
+        region: "TX".into(),
+        postal_code: "78704".into(),
+        country: Some("US".into()),
+    }
+}
+
+fn first_of_next_month(today: Date) -> Date {
+    let (y, m) = if today.month() == Month::December {
+        (today.year() + 1, Month::January)
+    } else {
+        (today.year(), today.month().next())
+    };
+    Date::from_calendar_date(y, m, 1).unwrap_or(today + Duration::days(30))
+}
+
+/// Seeds the demo practice (id `prc_demo`) with a household: owner, spouse and
+/// child (who shares the owner's email), a current family membership and an
+/// ended individual one. `practice_id` lets tests seed several isolated copies.
+pub async fn seed(ctx: &Ctx, practice_id: &PracticeId, api_key: &str) -> Result<Demo, Error> {
+    let now = ctx.clock.now();
+    let input = PracticeInput {
+        name: "Hillside Direct Primary Care".into(),
+        time_zone: "America/Chicago".into(),
+        currency: "USD".into(),
+        contact_phone: "+1 512 555 0100".into(),
+        contact_email: "hello@hillside-dpc.example".into(),
+    };
+    let practice = Practice::parse(practice_id.clone(), &input, now)?;
+    admin::create_practice_with_key(ctx, &practice, api_key, "local demo", now).await?;
+    let today = practice.today(now);
+    let as_admin = AdminCaller {
+        practice_id: practice_id.clone(),
+    };
+
+    let owner = admin::create_patient(
+        ctx,
+        &as_admin,
+        &PatientInput {
+            external_id: Some("HILL-1001".into()),
+            first_name: "Maria".into(),
+            last_name: "Alvarez".into(),
+            date_of_birth: "1984-03-12".into(),
+            email: Some(DEMO_OWNER_EMAIL.into()),
+            phones: vec![
+                phone(PhoneKind::Mobile, "(512) 555-0142"),
+                phone(PhoneKind::Home, "(512) 555-0198"),
+            ],
+            address: Some(address()),
+            insurance: Some(InsuranceInput {
+                provider: "Blue Cross Blue Shield of Texas".into(),
+                policy_number: "XJH884512377".into(),
+                group_number: Some("GRP-20931".into()),
+                subscriber_id: Some("XJH884512377".into()),
+            }),
+        },
+    )
+    .await?;
+    let spouse = admin::create_patient(
+        ctx,
+        &as_admin,
+        &PatientInput {
+            external_id: Some("HILL-1002".into()),
+            first_name: "Daniel".into(),
+            last_name: "Alvarez".into(),
+            date_of_birth: "1982-09-30".into(),
+            email: Some(DEMO_SPOUSE_EMAIL.into()),
+            phones: vec![phone(PhoneKind::Mobile, "(512) 555-0167")],
+            address: Some(address()),
+            insurance: None,
+        },
+    )
+    .await?;
+    let child = admin::create_patient(
+        ctx,
+        &as_admin,
+        &PatientInput {
+            external_id: Some("HILL-1003".into()),
+            first_name: "Sofia".into(),
+            last_name: "Alvarez".into(),
+            date_of_birth: "2015-06-02".into(),
+            email: Some(DEMO_OWNER_EMAIL.into()),
+            phones: vec![],
+            address: Some(address()),
+            insurance: None,
+        },
+    )
+    .await?;
+    let enrol = |id: &MemberId, start: Option<&str>| EnrollmentInput {
+        member_id: id.to_string(),
+        start_date: start.map(Into::into),
+        end_date: None,
+    };
+    let family = admin::create_membership(
+        ctx,
+        &as_admin,
+        &MembershipInput {
+            external_id: None,
+            plan_name: "Family Membership".into(),
+            status: MembershipStatus::Active,
+            owner_id: owner.member.id.to_string(),
+            enrollments: vec![
+                enrol(&owner.member.id, None),
+                enrol(&spouse.member.id, None),
+                enrol(&child.member.id, Some("2024-03-01")),
+            ],
+            amount: "175.00".into(),
+            billing_period: BillingPeriod::Monthly,
+            next_bill_date: Some(first_of_next_month(today).to_string()),
+            start_date: "2024-01-01".into(),
+            end_date: None,
+        },
+    )
+    .await?;
+    let past = admin::create_membership(
+        ctx,
+        &as_admin,
+        &MembershipInput {
+            external_id: None,
+            plan_name: "Individual Membership".into(),
+            status: MembershipStatus::Ended,
+            owner_id: owner.member.id.to_string(),
+            enrollments: vec![EnrollmentInput {
+                member_id: owner.member.id.to_string(),
+                start_date: None,
+                end_date: Some("2023-12-31".into()),
+            }],
+            amount: "79.00".into(),
+            billing_period: BillingPeriod::Monthly,
+            next_bill_date: None,
+            start_date: "2022-01-01".into(),
+            end_date: Some("2023-12-31".into()),
+        },
+    )
+    .await?;
+    Ok(Demo {
+        practice_id: practice_id.clone(),
+        api_key: api_key.to_owned(),
+        owner: owner.member.id,
+        spouse: spouse.member.id,
+        child: child.member.id,
+        family_membership: family.id,
+        past_membership: past.id,
+    })
+}
