@@ -1,1 +1,9 @@
+//! Black-box API tests over the real routers. `./infra/test.sh` runs them once
+//! on the embedded store and once on DynamoDB and SES (moto's server).
 
+mod admin;
+mod auth;
+mod logs;
+mod memberships;
+mod routes;
+mod store;

@@ -22,6 +22,8 @@ pub const DEMO_SPOUSE_EMAIL: &str = "daniel.alvarez@example.com";
 pub struct Demo {
     pub practice_id: PracticeId,
     pub api_key: String,
+    pub owner_email: String,
+    pub spouse_email: String,
     pub owner: MemberId,
     pub spouse: MemberId,
     pub child: MemberId,
@@ -58,9 +60,15 @@ fn first_of_next_month(today: Date) -> Date {
 
 /// Seeds the demo practice (id `prc_demo`) with a household: owner, spouse and
 /// child (who shares the owner's email), a current family membership and an
-/// ended individual one. `practice_id` lets tests seed several isolated copies.
-pub async fn seed(ctx: &Ctx, practice_id: &PracticeId, api_key: &str) -> Result<Demo, Error> {
+/// ended individual one. `practice_id` and `email_tag` let tests seed several
+/// isolated copies (the tag goes into the addresses: `maria.alvarez+tag@example.com`).
+pub async fn seed(ctx: &Ctx, practice_id: &PracticeId, api_key: &str, email_tag: Option<&str>) -> Result<Demo, Error> {
     let now = ctx.clock.now();
+    let tagged = |address: &str| match email_tag {
+        Some(tag) => address.replacen('@', &format!("+{tag}@"), 1),
+        None => address.to_owned(),
+    };
+    let (owner_email, spouse_email) = (tagged(DEMO_OWNER_EMAIL), tagged(DEMO_SPOUSE_EMAIL));
     let input = PracticeInput {
         name: "Hillside Direct Primary Care".into(),
         time_zone: "America/Chicago".into(),
@@ -83,7 +91,7 @@ pub async fn seed(ctx: &Ctx, practice_id: &PracticeId, api_key: &str) -> Result<
             first_name: "Maria".into(),
             last_name: "Alvarez".into(),
             date_of_birth: "1984-03-12".into(),
-            email: Some(DEMO_OWNER_EMAIL.into()),
+            email: Some(owner_email.clone()),
             phones: vec![
                 phone(PhoneKind::Mobile, "(512) 555-0142"),
                 phone(PhoneKind::Home, "(512) 555-0198"),
@@ -106,7 +114,7 @@ pub async fn seed(ctx: &Ctx, practice_id: &PracticeId, api_key: &str) -> Result<
             first_name: "Daniel".into(),
             last_name: "Alvarez".into(),
             date_of_birth: "1982-09-30".into(),
-            email: Some(DEMO_SPOUSE_EMAIL.into()),
+            email: Some(spouse_email.clone()),
             phones: vec![phone(PhoneKind::Mobile, "(512) 555-0167")],
             address: Some(address()),
             insurance: None,
@@ -121,7 +129,7 @@ pub async fn seed(ctx: &Ctx, practice_id: &PracticeId, api_key: &str) -> Result<
             first_name: "Sofia".into(),
             last_name: "Alvarez".into(),
             date_of_birth: "2015-06-02".into(),
-            email: Some(DEMO_OWNER_EMAIL.into()),
+            email: Some(owner_email.clone()),
             phones: vec![],
             address: Some(address()),
             insurance: None,
@@ -178,6 +186,8 @@ pub async fn seed(ctx: &Ctx, practice_id: &PracticeId, api_key: &str) -> Result<
     Ok(Demo {
         practice_id: practice_id.clone(),
         api_key: api_key.to_owned(),
+        owner_email,
+        spouse_email,
         owner: owner.member.id,
         spouse: spouse.member.id,
         child: child.member.id,

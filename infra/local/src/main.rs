@@ -108,7 +108,7 @@ async fn serve() -> Result<(), Failure> {
     let practice = PracticeId::parse(DEMO_PRACTICE_ID)?;
     let seeded = match ctx.store.get_practice(&practice).await? {
         Some(_) => None,
-        None => Some(seed(&ctx, &practice, DEMO_API_KEY).await?),
+        None => Some(seed(&ctx, &practice, DEMO_API_KEY, None).await?),
     };
 
     let app = portal::http::app(ctx).merge(
