@@ -114,10 +114,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             .next()
             .unwrap_or(&message)
             .to_owned();
-        // serde names a missing or unknown field in its message, one level below the path.
-        let named = message.split('`').nth(1).filter(|_| {
-            message.starts_with("missing field") || message.starts_with("unknown field")
-        });
+        // A missing field is named in the message, one level below the path where it was missed.
+        let named = message
+            .split('`')
+            .nth(1)
+            .filter(|_| message.starts_with("missing field"));
         let field = match (path.as_str(), named) {
             (".", Some(name)) => name.to_owned(),
             (p, Some(name)) => format!("{p}.{name}"),
