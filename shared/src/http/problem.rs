@@ -13,9 +13,11 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 /// says what happened in words a person can act on; `errors` lists the fields at fault.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
+    /// A stable URI reference naming the kind of problem, e.g. `/problems/validation-failed`.
+    #[serde(rename = "type", serialize_with = "problem_type")]
+    #[schema(value_type = String, example = "/problems/validation-failed")]
+    pub kind: &'static str,
+    pub title: &'static str,
     pub status: u16,
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -25,14 +27,18 @@ pub struct Problem {
     pub remaining_tries: Option<u32>,
     /// Rate-limited answers: seconds to wait (also in `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<u64>,
+    pub retry_after: Option<u32>,
+}
+
+fn problem_type<S: serde::Serializer>(slug: &&'static str, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("/problems/{slug}"))
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
         Problem {
-            kind: format!("/problems/{slug}"),
-            title: title.into(),
+            kind: slug,
+            title,
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
@@ -132,7 +138,7 @@ impl From<Error> for Problem {
             Error::Forbidden(detail) => Problem::new(S::FORBIDDEN, "forbidden", "Not allowed", detail),
             Error::Conflict(detail) => Problem::new(S::CONFLICT, "conflict", "Conflict", detail),
             Error::RateLimited { retry_after_secs } => Problem {
-                retry_after: Some(retry_after_secs),
+                retry_after: Some(u32::try_from(retry_after_secs).unwrap_or(u32::MAX)),
                 ..Problem::new(
                     S::TOO_MANY_REQUESTS,
                     "rate-limited",
