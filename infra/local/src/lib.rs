@@ -62,7 +62,12 @@ fn first_of_next_month(today: Date) -> Date {
 /// child (who shares the owner's email), a current family membership and an
 /// ended individual one. `practice_id` and `email_tag` let tests seed several
 /// isolated copies (the tag goes into the addresses: `maria.alvarez+tag@example.com`).
-pub async fn seed(ctx: &Ctx, practice_id: &PracticeId, api_key: &str, email_tag: Option<&str>) -> Result<Demo, Error> {
+pub async fn seed(
+    ctx: &Ctx,
+    practice_id: &PracticeId,
+    api_key: &str,
+    email_tag: Option<&str>,
+) -> Result<Demo, Error> {
     let now = ctx.clock.now();
     let tagged = |address: &str| match email_tag {
         Some(tag) => address.replacen('@', &format!("+{tag}@"), 1),

@@ -35,7 +35,12 @@ fn problem_type<S: serde::Serializer>(slug: &&'static str, s: S) -> Result<S::Ok
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         Problem {
             kind: slug,
             title,
