@@ -58,9 +58,7 @@ pub fn backend() -> Backend {
 async fn aws_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
         .load()
         .await
 }
@@ -70,9 +68,7 @@ pub async fn dynamo_table(endpoint: &str) -> DynamoTable {
     static READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     let config = aws_config().await;
     let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&config)
-            .endpoint_url(endpoint)
-            .build(),
+        aws_sdk_dynamodb::config::Builder::from(&config).endpoint_url(endpoint).build(),
     );
     let table = DynamoTable::new(client, TABLE);
     READY
@@ -86,19 +82,11 @@ pub async fn dynamo_table(endpoint: &str) -> DynamoTable {
 async fn ses_mailer(endpoint: &str) -> SesMailer {
     static VERIFIED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     let config = aws_config().await;
-    let client = aws_sdk_ses::Client::from_conf(
-        aws_sdk_ses::config::Builder::from(&config)
-            .endpoint_url(endpoint)
-            .build(),
-    );
+    let client =
+        aws_sdk_ses::Client::from_conf(aws_sdk_ses::config::Builder::from(&config).endpoint_url(endpoint).build());
     VERIFIED
         .get_or_init(|| async {
-            client
-                .verify_email_identity()
-                .email_address(MAIL_FROM)
-                .send()
-                .await
-                .expect("verify the sender in SES");
+            client.verify_email_identity().email_address(MAIL_FROM).send().await.expect("verify the sender in SES");
         })
         .await;
     SesMailer::new(client, MAIL_FROM)
@@ -115,19 +103,14 @@ pub struct SentMail {
 /// A plain HTTP/1.1 GET on loopback (moto's inspection API); no client crate needed.
 async fn http_get(base: &str, path: &str) -> String {
     let host = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = tokio::net::TcpStream::connect(host)
-        .await
-        .expect("connect to the mail server");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect to the mail server");
     let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("send");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.expect("read");
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
         dechunk(body)
     } else {
         body.to_owned()
@@ -158,17 +141,12 @@ impl MailSource {
             MailSource::Outbox(o) => o
                 .messages()
                 .into_iter()
-                .map(|m| SentMail {
-                    to: m.to.as_str().to_owned(),
-                    subject: m.subject,
-                    body: m.body,
-                })
+                .map(|m| SentMail { to: m.to.as_str().to_owned(), subject: m.subject, body: m.body })
                 .collect(),
             MailSource::Ses { endpoint } => {
                 // moto's inspection API: every model it holds, SES messages among them.
                 let data: Value =
-                    serde_json::from_str(&http_get(endpoint, "/moto-api/data.json").await)
-                        .unwrap_or(json!({}));
+                    serde_json::from_str(&http_get(endpoint, "/moto-api/data.json").await).unwrap_or(json!({}));
                 data["ses"]["Message"]
                     .as_array()
                     .cloned()
@@ -176,10 +154,7 @@ impl MailSource {
                     .iter()
                     .filter_map(|m| {
                         Some(SentMail {
-                            to: m["destinations"]["ToAddresses"]
-                                .get(0)?
-                                .as_str()?
-                                .to_owned(),
+                            to: m["destinations"]["ToAddresses"].get(0)?.as_str()?.to_owned(),
                             subject: m["subject"].as_str()?.to_owned(),
                             body: m["body"].as_str()?.to_owned(),
                         })
@@ -201,10 +176,7 @@ pub struct TestResponse {
 
 impl TestResponse {
     pub fn content_type(&self) -> &str {
-        self.headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 
     /// The problem `type`, for error answers.
@@ -216,11 +188,7 @@ impl TestResponse {
     pub fn fields(&self) -> Vec<String> {
         self.json["errors"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
             .unwrap_or_default()
     }
 }
@@ -256,45 +224,20 @@ pub async fn spawn_app() -> TestApp {
             let outbox = Arc::new(Outbox::new());
             (outbox.clone(), MailSource::Outbox(outbox))
         }
-        Backend::Dynamo { ses, .. } => (
-            Arc::new(ses_mailer(ses).await),
-            MailSource::Ses {
-                endpoint: ses.clone(),
-            },
-        ),
+        Backend::Dynamo { ses, .. } => (Arc::new(ses_mailer(ses).await), MailSource::Ses { endpoint: ses.clone() }),
     };
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
-    let ctx = Arc::new(local_context(
-        store,
-        mailer,
-        clock.clone(),
-        "https://portal.test",
-    ));
+    let ctx = Arc::new(local_context(store, mailer, clock.clone(), "https://portal.test"));
     let practice = random_practice_id();
     let key = format!("mpk_test_{}", &practice.as_str()[4..]);
     let tag = &practice.as_str()[4..16];
-    let demo = portal_local::seed(&ctx, &practice, &key, Some(tag))
-        .await
-        .expect("seed the demo household");
-    TestApp {
-        app: portal::http::app(ctx.clone()),
-        ctx,
-        clock,
-        mail,
-        demo,
-        backend,
-    }
+    let demo = portal_local::seed(&ctx, &practice, &key, Some(tag)).await.expect("seed the demo household");
+    TestApp { app: portal::http::app(ctx.clone()), ctx, clock, mail, demo, backend }
 }
 
 impl TestApp {
     /// One request through the full app, as API Gateway would route it.
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        bearer: Option<&str>,
-    ) -> TestResponse {
+    pub async fn request(&self, method: Method, path: &str, body: Option<Value>, bearer: Option<&str>) -> TestResponse {
         send(&self.app, method, path, body, bearer).await
     }
 
@@ -320,12 +263,7 @@ impl TestApp {
 
     /// Mail sent to `to` since the app started, oldest first.
     pub async fn mail_to(&self, to: &str) -> Vec<SentMail> {
-        self.mail
-            .all()
-            .await
-            .into_iter()
-            .filter(|m| m.to == to)
-            .collect()
+        self.mail.all().await.into_iter().filter(|m| m.to == to).collect()
     }
 
     /// The code in the latest mail to `to`.
@@ -337,18 +275,9 @@ impl TestApp {
 
     /// Asks for a code by practice and email; returns the challenge id.
     pub async fn request_code(&self, email: &str) -> String {
-        let r = self
-            .post(
-                "/v1/auth/code",
-                json!({ "practice_id": self.demo.practice_id, "email": email }),
-                None,
-            )
-            .await;
+        let r = self.post("/v1/auth/code", json!({ "practice_id": self.demo.practice_id, "email": email }), None).await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.json);
-        r.json["challenge_id"]
-            .as_str()
-            .expect("challenge id")
-            .to_owned()
+        r.json["challenge_id"].as_str().expect("challenge id").to_owned()
     }
 
     /// Signs in by email as `member` (needed when the address is shared); returns the session tokens.
@@ -366,22 +295,17 @@ impl TestApp {
 
     /// An access token for `member` signed in with `email`.
     pub async fn token_for(&self, email: &str, member: &str) -> String {
-        self.sign_in(email, Some(member)).await["access_token"]
-            .as_str()
-            .expect("access token")
-            .to_owned()
+        self.sign_in(email, Some(member)).await["access_token"].as_str().expect("access token").to_owned()
     }
 
     /// Signed in as the demo spouse (the only member at that address).
     pub async fn spouse_token(&self) -> String {
-        self.token_for(&self.demo.spouse_email, self.demo.spouse.as_str())
-            .await
+        self.token_for(&self.demo.spouse_email, self.demo.spouse.as_str()).await
     }
 
     /// Signed in as the demo owner.
     pub async fn owner_token(&self) -> String {
-        self.token_for(&self.demo.owner_email, self.demo.owner.as_str())
-            .await
+        self.token_for(&self.demo.owner_email, self.demo.owner.as_str()).await
     }
 }
 
@@ -389,10 +313,7 @@ impl TestApp {
 pub fn code_in(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     (0..bytes.len().saturating_sub(5))
-        .find(|&i| {
-            bytes[i..i + 6].iter().all(u8::is_ascii_digit)
-                && (i == 0 || !bytes[i - 1].is_ascii_digit())
-        })
+        .find(|&i| bytes[i..i + 6].iter().all(u8::is_ascii_digit) && (i == 0 || !bytes[i - 1].is_ascii_digit()))
         .map(|i| text[i..i + 6].to_owned())
 }
 
@@ -409,9 +330,7 @@ pub async fn send(
         builder = builder.header("authorization", format!("Bearer {token}"));
     }
     let request = match body {
-        Some(b) => builder
-            .header("content-type", "application/json")
-            .body(Body::from(b.to_string())),
+        Some(b) => builder.header("content-type", "application/json").body(Body::from(b.to_string())),
         None => builder.body(Body::empty()),
     }
     .expect("request");
@@ -423,27 +342,12 @@ where
     B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
-    let response = router
-        .clone()
-        .oneshot(request.map(Body::new))
-        .await
-        .expect("the router answers");
+    let response = router.clone().oneshot(request.map(Body::new)).await.expect("the router answers");
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes()
-        .to_vec();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes().to_vec();
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    TestResponse {
-        status,
-        headers,
-        bytes,
-        json,
-    }
+    TestResponse { status, headers, bytes, json }
 }
 
 /// The router a single function serves.
@@ -467,10 +371,7 @@ struct LogWriter(Arc<Mutex<Vec<u8>>>);
 
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
         Ok(buf.len())
     }
 
@@ -485,29 +386,17 @@ impl TestApp {
         let practice = random_practice_id();
         let key = format!("mpk_test_{}", &practice.as_str()[4..]);
         let tag = &practice.as_str()[4..16];
-        portal_local::seed(&self.ctx, &practice, &key, Some(tag))
-            .await
-            .expect("seed another practice")
+        portal_local::seed(&self.ctx, &practice, &key, Some(tag)).await.expect("seed another practice")
     }
 
     /// Signs in to `demo`'s practice by email as `member`; returns the access token.
     pub async fn token_in(&self, demo: &Demo, email: &str, member: &str) -> String {
-        let r = self
-            .post(
-                "/v1/auth/code",
-                json!({ "practice_id": demo.practice_id, "email": email }),
-                None,
-            )
-            .await;
+        let r = self.post("/v1/auth/code", json!({ "practice_id": demo.practice_id, "email": email }), None).await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.json);
         let code = self.latest_code(email).await;
-        let body =
-            json!({ "challenge_id": r.json["challenge_id"], "code": code, "member_id": member });
+        let body = json!({ "challenge_id": r.json["challenge_id"], "code": code, "member_id": member });
         let r = self.post("/v1/auth/session", body, None).await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
-        r.json["session"]["access_token"]
-            .as_str()
-            .expect("token")
-            .to_owned()
+        r.json["session"]["access_token"].as_str().expect("token").to_owned()
     }
 }

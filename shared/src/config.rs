@@ -20,10 +20,7 @@ pub const DEFAULT_AUDIENCE: &str = "member-portal";
 pub struct ConfigError(pub String);
 
 fn var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 fn required(name: &str) -> Result<String, ConfigError> {
@@ -67,11 +64,7 @@ impl Config {
             table_name: required("PORTAL_TABLE_NAME")?,
             dynamodb_endpoint: var("PORTAL_DYNAMODB_ENDPOINT"),
             ses_endpoint: var("PORTAL_SES_ENDPOINT"),
-            mail_from: if mails {
-                Some(required("PORTAL_MAIL_FROM")?)
-            } else {
-                None
-            },
+            mail_from: if mails { Some(required("PORTAL_MAIL_FROM")?) } else { None },
             portal_url: var("PORTAL_URL")
                 .unwrap_or_else(|| "http://127.0.0.1:3000".into())
                 .trim_end_matches('/')
@@ -79,16 +72,8 @@ impl Config {
             issuer: var("PORTAL_JWT_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.into()),
             audience: var("PORTAL_JWT_AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
             jwt_public_key: pem(required("PORTAL_JWT_PUBLIC_KEY")?),
-            jwt_private_key: if signs {
-                Some(pem(required("PORTAL_JWT_PRIVATE_KEY")?))
-            } else {
-                None
-            },
-            code_pepper: if signs {
-                Some(required("PORTAL_CODE_PEPPER")?)
-            } else {
-                None
-            },
+            jwt_private_key: if signs { Some(pem(required("PORTAL_JWT_PRIVATE_KEY")?)) } else { None },
+            code_pepper: if signs { Some(required("PORTAL_CODE_PEPPER")?) } else { None },
         })
     }
 
@@ -100,10 +85,7 @@ impl Config {
         if let Some(endpoint) = &self.dynamodb_endpoint {
             dynamo = dynamo.endpoint_url(endpoint);
         }
-        let table = DynamoTable::new(
-            aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
-            &self.table_name,
-        );
+        let table = DynamoTable::new(aws_sdk_dynamodb::Client::from_conf(dynamo.build()), &self.table_name);
 
         let mailer: Option<Arc<dyn Mailer>> = match &self.mail_from {
             Some(from) => {
@@ -111,10 +93,7 @@ impl Config {
                 if let Some(endpoint) = &self.ses_endpoint {
                     ses = ses.endpoint_url(endpoint);
                 }
-                Some(Arc::new(SesMailer::new(
-                    aws_sdk_ses::Client::from_conf(ses.build()),
-                    from,
-                )))
+                Some(Arc::new(SesMailer::new(aws_sdk_ses::Client::from_conf(ses.build()), from)))
             }
             None => None,
         };
@@ -160,13 +139,9 @@ pub fn local_context(
         store,
         clock,
         random: Arc::new(SecureRandom),
-        verifier: Arc::new(
-            TokenVerifier::from_pem(&public, DEFAULT_ISSUER, DEFAULT_AUDIENCE)
-                .expect("generated key"),
-        ),
+        verifier: Arc::new(TokenVerifier::from_pem(&public, DEFAULT_ISSUER, DEFAULT_AUDIENCE).expect("generated key")),
         signer: Some(Arc::new(
-            TokenSigner::from_pem(&private, DEFAULT_ISSUER, DEFAULT_AUDIENCE)
-                .expect("generated key"),
+            TokenSigner::from_pem(&private, DEFAULT_ISSUER, DEFAULT_AUDIENCE).expect("generated key"),
         )),
         mailer: Some(mailer),
         pepper: Some(Arc::new(Pepper::new(&pepper).expect("32 bytes"))),

@@ -88,23 +88,11 @@ pub struct TokenSigner {
 
 impl TokenSigner {
     pub fn from_pem(private_pem: &str, issuer: &str, audience: &str) -> Result<Self, KeyError> {
-        let key = EncodingKey::from_ed_pem(private_pem.as_bytes())
-            .map_err(|e| KeyError::Invalid(e.to_string()))?;
-        Ok(Self {
-            key,
-            issuer: issuer.into(),
-            audience: audience.into(),
-        })
+        let key = EncodingKey::from_ed_pem(private_pem.as_bytes()).map_err(|e| KeyError::Invalid(e.to_string()))?;
+        Ok(Self { key, issuer: issuer.into(), audience: audience.into() })
     }
 
-    pub fn sign(
-        &self,
-        sub: &str,
-        pid: &str,
-        sid: &str,
-        now: OffsetDateTime,
-        ttl: time::Duration,
-    ) -> String {
+    pub fn sign(&self, sub: &str, pid: &str, sid: &str, now: OffsetDateTime, ttl: time::Duration) -> String {
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -127,8 +115,7 @@ pub struct TokenVerifier {
 
 impl TokenVerifier {
     pub fn from_pem(public_pem: &str, issuer: &str, audience: &str) -> Result<Self, KeyError> {
-        let key = DecodingKey::from_ed_pem(public_pem.as_bytes())
-            .map_err(|e| KeyError::Invalid(e.to_string()))?;
+        let key = DecodingKey::from_ed_pem(public_pem.as_bytes()).map_err(|e| KeyError::Invalid(e.to_string()))?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
@@ -142,9 +129,7 @@ impl TokenVerifier {
     pub fn verify(&self, token: &str, now: OffsetDateTime) -> Option<Claims> {
         let mut validation = self.validation.clone();
         validation.validate_exp = false;
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &validation)
-            .ok()?
-            .claims;
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &validation).ok()?.claims;
         (claims.exp > now.unix_timestamp() - validation.leeway as i64).then_some(claims)
     }
 }
@@ -156,9 +141,7 @@ pub fn generate_ed25519_pem() -> (String, String) {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).expect("key generation");
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("generated key parses");
     // SubjectPublicKeyInfo for Ed25519: fixed algorithm header, then the 32-byte key.
-    let mut spki = vec![
-        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-    ];
+    let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
     spki.extend_from_slice(pair.public_key().as_ref());
     (pem("PRIVATE KEY", pkcs8.as_ref()), pem("PUBLIC KEY", &spki))
 }
@@ -188,9 +171,7 @@ mod tests {
         let now = datetime!(2026-01-01 0:00 UTC);
         let token = signer.sign("mbr_a", "prc_a", "ses_a", now, time::Duration::minutes(15));
         assert_eq!(verifier.verify(&token, now).unwrap().sub, "mbr_a");
-        assert!(verifier
-            .verify(&token, now + time::Duration::minutes(16))
-            .is_none());
+        assert!(verifier.verify(&token, now + time::Duration::minutes(16)).is_none());
 
         let other_audience = TokenVerifier::from_pem(&public, "iss", "other").unwrap();
         assert!(other_audience.verify(&token, now).is_none());
@@ -204,10 +185,9 @@ mod tests {
         let (_, public) = generate_ed25519_pem();
         let verifier = TokenVerifier::from_pem(&public, "iss", "aud").unwrap();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        let body = URL_SAFE_NO_PAD.encode(br#"{"iss":"iss","aud":"aud","sub":"mbr_a","pid":"prc_a","sid":"ses_a","iat":0,"exp":9999999999}"#);
-        assert!(verifier
-            .verify(&format!("{header}.{body}."), datetime!(2026-01-01 0:00 UTC))
-            .is_none());
+        let body = URL_SAFE_NO_PAD
+            .encode(br#"{"iss":"iss","aud":"aud","sub":"mbr_a","pid":"prc_a","sid":"ses_a","iat":0,"exp":9999999999}"#);
+        assert!(verifier.verify(&format!("{header}.{body}."), datetime!(2026-01-01 0:00 UTC)).is_none());
     }
 
     #[test]

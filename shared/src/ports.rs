@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::access::{AccessLink, Challenge, RateWindow, Session};
+use crate::domain::audit::AuditEvent;
 use crate::domain::contact::Email;
+use crate::domain::household::EmailChange;
 use crate::domain::ids::{ChallengeId, MemberId, MembershipId, PracticeId, SessionId};
 use crate::domain::member::Member;
 use crate::domain::membership::Membership;
@@ -21,6 +23,9 @@ pub enum StoreError {
     /// The store could not be reached or answered with an error.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A page cursor that this store did not hand out for this query.
+    #[error("the cursor is not valid for this query")]
+    InvalidCursor,
     /// A stored item could not be read back as its type.
     #[error("stored item is corrupt: {0}")]
     Corrupt(String),
@@ -42,54 +47,65 @@ pub struct ApiKey {
 pub trait PracticeRepo {
     async fn get_practice(&self, id: &PracticeId) -> StoreResult<Option<Practice>>;
     /// Creates a practice and its first API key together; `Conflict` if the practice exists.
-    async fn create_practice(
-        &self,
-        practice: &Practice,
-        key_hash: &str,
-        key: &ApiKey,
-    ) -> StoreResult<()>;
+    async fn create_practice(&self, practice: &Practice, key_hash: &str, key: &ApiKey) -> StoreResult<()>;
     async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>>;
 }
 
 #[async_trait]
 pub trait MemberRepo {
-    async fn get_member(&self, practice: &PracticeId, id: &MemberId)
-        -> StoreResult<Option<Member>>;
+    async fn get_member(&self, practice: &PracticeId, id: &MemberId) -> StoreResult<Option<Member>>;
     /// The members among `ids` that exist, in no particular order.
-    async fn get_members(
+    async fn get_members(&self, practice: &PracticeId, ids: &[MemberId]) -> StoreResult<Vec<Member>>;
+    /// Creates (when `previous` is `None`) or replaces a member whose stored version is
+    /// `previous.version`, appending `audit` in the same transaction.
+    async fn save_member(&self, member: &Member, previous: Option<&Member>, audit: &[AuditEvent]) -> StoreResult<()>;
+    async fn members_with_email(&self, practice: &PracticeId, email: &Email) -> StoreResult<Vec<Member>>;
+
+    /// Stores a pending email change, replacing any earlier one for the member.
+    async fn put_email_change(&self, change: &EmailChange) -> StoreResult<()>;
+    async fn get_email_change(&self, practice: &PracticeId, member: &MemberId) -> StoreResult<Option<EmailChange>>;
+    /// Replaces a pending change whose stored version is `next.version - 1` (a counted try).
+    async fn update_email_change(&self, next: &EmailChange) -> StoreResult<()>;
+    /// Applies a confirmed change in one transaction: the member (conditional on
+    /// `previous.version`), the spent change removed (conditional on its version), and `audit`.
+    async fn complete_email_change(
+        &self,
+        member: &Member,
+        previous: &Member,
+        change: &EmailChange,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()>;
+}
+
+/// One page of the audit feed.
+#[derive(Debug, Clone, Default)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    /// Pass back to get the next page; `None` at the end.
+    pub next_cursor: Option<String>,
+}
+
+#[async_trait]
+pub trait AuditRepo {
+    /// Events of the practice in time order, optionally for one member and from a time on.
+    async fn audit_page(
         &self,
         practice: &PracticeId,
-        ids: &[MemberId],
-    ) -> StoreResult<Vec<Member>>;
-    /// Creates (when `previous` is `None`) or replaces a member whose stored version is `previous.version`.
-    async fn save_member(&self, member: &Member, previous: Option<&Member>) -> StoreResult<()>;
-    async fn members_with_email(
-        &self,
-        practice: &PracticeId,
-        email: &Email,
-    ) -> StoreResult<Vec<Member>>;
+        member: Option<&MemberId>,
+        since: Option<OffsetDateTime>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<AuditPage>;
 }
 
 #[async_trait]
 pub trait MembershipRepo {
-    async fn get_membership(
-        &self,
-        practice: &PracticeId,
-        id: &MembershipId,
-    ) -> StoreResult<Option<Membership>>;
+    async fn get_membership(&self, practice: &PracticeId, id: &MembershipId) -> StoreResult<Option<Membership>>;
     /// Creates or replaces a membership (conditional on `previous.version`), keeping
     /// every participant's view of it in step in the same transaction.
-    async fn save_membership(
-        &self,
-        membership: &Membership,
-        previous: Option<&Membership>,
-    ) -> StoreResult<()>;
+    async fn save_membership(&self, membership: &Membership, previous: Option<&Membership>) -> StoreResult<()>;
     /// Every membership the member owns or is enrolled in.
-    async fn memberships_of(
-        &self,
-        practice: &PracticeId,
-        member: &MemberId,
-    ) -> StoreResult<Vec<Membership>>;
+    async fn memberships_of(&self, practice: &PracticeId, member: &MemberId) -> StoreResult<Vec<Membership>>;
 }
 
 /// A counter scope for rate limits.
@@ -104,18 +120,9 @@ pub trait AccessRepo {
     async fn put_link(&self, token_hash: &str, link: &AccessLink) -> StoreResult<()>;
     async fn get_link(&self, token_hash: &str) -> StoreResult<Option<AccessLink>>;
 
-    async fn get_rate_window(
-        &self,
-        scope: RateScope,
-        key_hash: &str,
-    ) -> StoreResult<Option<RateWindow>>;
+    async fn get_rate_window(&self, scope: RateScope, key_hash: &str) -> StoreResult<Option<RateWindow>>;
     /// Stores `next` if the stored window still has `next.version - 1` (or is absent when 0).
-    async fn put_rate_window(
-        &self,
-        scope: RateScope,
-        key_hash: &str,
-        next: &RateWindow,
-    ) -> StoreResult<()>;
+    async fn put_rate_window(&self, scope: RateScope, key_hash: &str, next: &RateWindow) -> StoreResult<()>;
 
     async fn create_challenge(&self, challenge: &Challenge) -> StoreResult<()>;
     async fn get_challenge(&self, id: &ChallengeId) -> StoreResult<Option<Challenge>>;
@@ -130,8 +137,8 @@ pub trait AccessRepo {
 }
 
 /// Every repository the services use.
-pub trait Store: PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + Send + Sync {}
-impl<T: PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + Send + Sync> Store for T {}
+pub trait Store: PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + AuditRepo + Send + Sync {}
+impl<T: PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + AuditRepo + Send + Sync> Store for T {}
 
 /// One message to one address. Plain text: it reads well everywhere and
 /// carries nothing a mail client could run.

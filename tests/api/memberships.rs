@@ -3,11 +3,7 @@ use portal_tests::spawn_app;
 use serde_json::{json, Value};
 
 fn plans(list: &Value) -> Vec<&str> {
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["plan_name"].as_str().unwrap())
-        .collect()
+    list.as_array().unwrap().iter().map(|m| m["plan_name"].as_str().unwrap()).collect()
 }
 
 #[tokio::test]
@@ -30,21 +26,9 @@ async fn the_owner_sees_current_and_previous_memberships_with_members_dates_and_
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| {
-            (
-                m["first_name"].as_str().unwrap(),
-                m["start_date"].as_str().unwrap(),
-            )
-        })
+        .map(|m| (m["first_name"].as_str().unwrap(), m["start_date"].as_str().unwrap()))
         .collect();
-    assert_eq!(
-        members,
-        [
-            ("Maria", "2024-01-01"),
-            ("Daniel", "2024-01-01"),
-            ("Sofia", "2024-03-01")
-        ]
-    );
+    assert_eq!(members, [("Maria", "2024-01-01"), ("Daniel", "2024-01-01"), ("Sofia", "2024-03-01")]);
 
     let past = &r.json["previous"][0];
     assert_eq!(past["status"], "ended");
@@ -83,14 +67,10 @@ async fn a_member_who_left_a_membership_sees_it_among_previous_ones() {
     let r = app.put(&path, body, Some(app.admin_key())).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
 
-    let spouse = app
-        .get("/v1/memberships", Some(&app.spouse_token().await))
-        .await;
+    let spouse = app.get("/v1/memberships", Some(&app.spouse_token().await)).await;
     assert!(spouse.json["current"].as_array().unwrap().is_empty());
     assert_eq!(plans(&spouse.json["previous"]), ["Family Membership"]);
-    let owner = app
-        .get("/v1/memberships", Some(&app.owner_token().await))
-        .await;
+    let owner = app.get("/v1/memberships", Some(&app.owner_token().await)).await;
     assert_eq!(plans(&owner.json["current"]), ["Family Membership"]);
 }
 
@@ -98,16 +78,9 @@ async fn a_member_who_left_a_membership_sees_it_among_previous_ones() {
 async fn members_of_another_practice_see_only_their_own_practice() {
     let app = spawn_app().await;
     let other = app.other_practice().await;
-    let token = app
-        .token_in(&other, &other.spouse_email, other.spouse.as_str())
-        .await;
+    let token = app.token_in(&other, &other.spouse_email, other.spouse.as_str()).await;
     let r = app.get("/v1/memberships", Some(&token)).await;
-    let ids: Vec<&str> = r.json["current"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = r.json["current"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [other.family_membership.as_str()]);
     let me = app.get("/v1/me", Some(&token)).await;
     assert_eq!(me.json["practice"]["id"], other.practice_id.as_str());
@@ -121,8 +94,5 @@ async fn me_tells_the_owner_they_manage_the_household() {
     assert_eq!(r.json["member"]["phones"][0]["number"], "+15125550142");
     assert_eq!(r.json["permissions"]["manage_household"], true);
     assert_eq!(r.json["permissions"]["edit_name_and_date_of_birth"], false);
-    assert_eq!(
-        r.json["practice"]["contact_email"],
-        "hello@hillside-dpc.example"
-    );
+    assert_eq!(r.json["practice"]["contact_email"], "hello@hillside-dpc.example");
 }

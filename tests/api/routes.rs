@@ -28,22 +28,14 @@ fn template_routes() -> Vec<(String, String, String)> {
             path = Some(p.to_owned());
         } else if let Some(m) = trimmed.strip_prefix("Method: ") {
             let function = binary.clone().expect("an event outside a function");
-            routes.push((
-                function,
-                m.to_owned(),
-                path.take().expect("Path before Method"),
-            ));
+            routes.push((function, m.to_owned(), path.take().expect("Path before Method")));
         }
     }
     routes
 }
 
 fn concrete(path: &str) -> String {
-    let id = if path.contains("/memberships/") {
-        "msh_0000"
-    } else {
-        "mbr_0000"
-    };
+    let id = if path.contains("/memberships/") { "msh_0000" } else { "mbr_0000" };
     path.replace("{id}", id)
 }
 
@@ -57,15 +49,7 @@ async fn every_function_in_the_template_is_a_route_group_and_back() {
     let groups: BTreeSet<String> = Group::ALL.iter().map(|g| g.name().to_owned()).collect();
     assert_eq!(functions, groups);
     for g in Group::ALL {
-        assert!(
-            root()
-                .join("functions")
-                .join(g.name())
-                .join("src/main.rs")
-                .exists(),
-            "functions/{} missing",
-            g.name()
-        );
+        assert!(root().join("functions").join(g.name()).join("src/main.rs").exists(), "functions/{} missing", g.name());
     }
 }
 
@@ -77,27 +61,12 @@ async fn every_template_route_is_served_by_its_functions_router_only() {
         let body = matches!(method, Method::POST | Method::PUT | Method::PATCH).then(|| json!({}));
         for group in Group::ALL {
             let router = group_router(app.ctx.clone(), group);
-            let r = send(
-                &router,
-                method.clone(),
-                &concrete(&path),
-                body.clone(),
-                None,
-            )
-            .await;
+            let r = send(&router, method.clone(), &concrete(&path), body.clone(), None).await;
             if group.name() == function {
-                assert!(
-                    !unrouted(r.problem()),
-                    "{function} does not serve {method} {path}: {:?}",
-                    r.json
-                );
+                assert!(!unrouted(r.problem()), "{function} does not serve {method} {path}: {:?}", r.json);
                 assert!(r.status.as_u16() < 500, "{method} {path}: {:?}", r.json);
             } else {
-                assert!(
-                    unrouted(r.problem()),
-                    "{} also serves {method} {path}",
-                    group.name()
-                );
+                assert!(unrouted(r.problem()), "{} also serves {method} {path}", group.name());
             }
         }
     }
@@ -115,10 +84,7 @@ async fn the_openapi_document_lists_exactly_the_template_routes() {
             documented.insert((method.to_uppercase(), path.clone()));
         }
     }
-    let declared: BTreeSet<(String, String)> = template_routes()
-        .into_iter()
-        .map(|(_, m, p)| (m, p))
-        .collect();
+    let declared: BTreeSet<(String, String)> = template_routes().into_iter().map(|(_, m, p)| (m, p)).collect();
     assert_eq!(documented, declared);
 }
 
@@ -127,10 +93,7 @@ async fn every_event_routes_to_a_handler_that_answers_and_every_route_has_an_eve
     let app = spawn_app().await;
     let routes = template_routes();
     let mut covered = BTreeSet::new();
-    let mut files: Vec<_> = std::fs::read_dir(root().join("events"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(root().join("events")).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     assert!(!files.is_empty());
     for file in files {
@@ -148,26 +111,12 @@ async fn every_event_routes_to_a_handler_that_answers_and_every_route_has_an_eve
         let request = lambda_http::request::from_str(&text).expect("a valid API Gateway v2 event");
         let router = group_router(app.ctx.clone(), Group::from_name(&function).unwrap());
         let r = send_request(&router, request).await;
-        assert!(
-            !unrouted(r.problem()),
-            "{}: not routed: {:?}",
-            file.display(),
-            r.json
-        );
-        assert!(
-            r.status.as_u16() < 500,
-            "{}: {} {:?}",
-            file.display(),
-            r.status,
-            r.json
-        );
+        assert!(!unrouted(r.problem()), "{}: not routed: {:?}", file.display(), r.json);
+        assert!(r.status.as_u16() < 500, "{}: {} {:?}", file.display(), r.status, r.json);
         assert!(r.headers.get("x-request-id").is_some());
     }
     let declared: BTreeSet<String> = routes.iter().map(|(_, m, p)| format!("{m} {p}")).collect();
-    assert_eq!(
-        covered, declared,
-        "every template route needs an event file"
-    );
+    assert_eq!(covered, declared, "every template route needs an event file");
 }
 
 #[tokio::test]
@@ -176,9 +125,7 @@ async fn unknown_routes_and_methods_get_problems() {
     let r = app.get("/v1/nothing-here", None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.problem(), "/problems/no-route");
-    let r = app
-        .request(Method::PATCH, "/v1/memberships", None, None)
-        .await;
+    let r = app.request(Method::PATCH, "/v1/memberships", None, None).await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(r.content_type(), "application/problem+json");
 }

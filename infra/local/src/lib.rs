@@ -4,9 +4,7 @@
 use portal::domain::contact::{AddressInput, InsuranceInput, PhoneKind};
 use portal::domain::ids::{MemberId, MembershipId, PracticeId};
 use portal::domain::member::{PatientInput, PhoneInput};
-use portal::domain::membership::{
-    BillingPeriod, EnrollmentInput, MembershipInput, MembershipStatus,
-};
+use portal::domain::membership::{BillingPeriod, EnrollmentInput, MembershipInput, MembershipStatus};
 use portal::domain::practice::{Practice, PracticeInput};
 use portal::services::{admin, AdminCaller, Ctx, Error};
 use time::{Date, Duration, Month};
@@ -32,10 +30,7 @@ pub struct Demo {
 }
 
 fn phone(kind: PhoneKind, number: &str) -> PhoneInput {
-    PhoneInput {
-        kind,
-        number: number.into(),
-    }
+    PhoneInput { kind, number: number.into() }
 }
 
 fn address() -> AddressInput {
@@ -62,12 +57,7 @@ fn first_of_next_month(today: Date) -> Date {
 /// child (who shares the owner's email), a current family membership and an
 /// ended individual one. `practice_id` and `email_tag` let tests seed several
 /// isolated copies (the tag goes into the addresses: `maria.alvarez+tag@example.com`).
-pub async fn seed(
-    ctx: &Ctx,
-    practice_id: &PracticeId,
-    api_key: &str,
-    email_tag: Option<&str>,
-) -> Result<Demo, Error> {
+pub async fn seed(ctx: &Ctx, practice_id: &PracticeId, api_key: &str, email_tag: Option<&str>) -> Result<Demo, Error> {
     let now = ctx.clock.now();
     let tagged = |address: &str| match email_tag {
         Some(tag) => address.replacen('@', &format!("+{tag}@"), 1),
@@ -84,9 +74,7 @@ pub async fn seed(
     let practice = Practice::parse(practice_id.clone(), &input, now)?;
     admin::create_practice_with_key(ctx, &practice, api_key, "local demo", now).await?;
     let today = practice.today(now);
-    let as_admin = AdminCaller {
-        practice_id: practice_id.clone(),
-    };
+    let as_admin = AdminCaller { practice_id: practice_id.clone() };
 
     let owner = admin::create_patient(
         ctx,
@@ -97,10 +85,7 @@ pub async fn seed(
             last_name: "Alvarez".into(),
             date_of_birth: "1984-03-12".into(),
             email: Some(owner_email.clone()),
-            phones: vec![
-                phone(PhoneKind::Mobile, "(512) 555-0142"),
-                phone(PhoneKind::Home, "(512) 555-0198"),
-            ],
+            phones: vec![phone(PhoneKind::Mobile, "(512) 555-0142"), phone(PhoneKind::Home, "(512) 555-0198")],
             address: Some(address()),
             insurance: Some(InsuranceInput {
                 provider: "Blue Cross Blue Shield of Texas".into(),

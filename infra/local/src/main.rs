@@ -36,18 +36,12 @@ fn env(name: &str) -> Option<String> {
 async fn store() -> Result<(SharedStore, String), Failure> {
     let endpoint = env("PORTAL_DYNAMODB_ENDPOINT");
     if endpoint.is_none() && env("PORTAL_USE_AWS").is_none() {
-        return Ok((
-            Arc::new(TableStore::new(MemoryTable::new())),
-            "embedded (in memory)".into(),
-        ));
+        return Ok((Arc::new(TableStore::new(MemoryTable::new())), "embedded (in memory)".into()));
     }
     if endpoint.is_some() {
         // A local DynamoDB-compatible server accepts any credentials.
-        for (k, v) in [
-            ("AWS_ACCESS_KEY_ID", "local"),
-            ("AWS_SECRET_ACCESS_KEY", "local"),
-            ("AWS_REGION", "us-east-1"),
-        ] {
+        for (k, v) in [("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local"), ("AWS_REGION", "us-east-1")]
+        {
             if env(k).is_none() {
                 // SAFETY: set before any thread reads the environment (single-threaded start-up).
                 unsafe { std::env::set_var(k, v) };
@@ -64,46 +58,28 @@ async fn store() -> Result<(SharedStore, String), Failure> {
     if endpoint.is_some() {
         table.ensure_table().await?;
     }
-    let label = format!(
-        "DynamoDB table {name} at {}",
-        endpoint.as_deref().unwrap_or("AWS")
-    );
+    let label = format!("DynamoDB table {name} at {}", endpoint.as_deref().unwrap_or("AWS"));
     Ok((Arc::new(TableStore::new(table)), label))
 }
 
 fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
 }
 
 async fn mailbox(State(outbox): State<Arc<Outbox>>) -> axum::Json<serde_json::Value> {
-    let mut mail: Vec<_> = outbox
-        .messages()
-        .into_iter()
-        .map(|m| serde_json::json!(m))
-        .collect();
+    let mut mail: Vec<_> = outbox.messages().into_iter().map(|m| serde_json::json!(m)).collect();
     mail.reverse();
     axum::Json(serde_json::json!({ "messages": mail }))
 }
 
 async fn serve() -> Result<(), Failure> {
     portal::telemetry::init();
-    let port: u16 = env("PORTAL_PORT")
-        .map(|p| p.parse())
-        .transpose()?
-        .unwrap_or(3000);
+    let port: u16 = env("PORTAL_PORT").map(|p| p.parse()).transpose()?.unwrap_or(3000);
     let (store, store_label) = store().await?;
     let outbox = Arc::new(Outbox::printing());
     let base = format!("http://127.0.0.1:{port}");
     let portal_url = env("PORTAL_URL").unwrap_or_else(|| base.clone());
-    let ctx = Arc::new(local_context(
-        store,
-        outbox.clone(),
-        Arc::new(SystemClock),
-        &portal_url,
-    ));
+    let ctx = Arc::new(local_context(store, outbox.clone(), Arc::new(SystemClock), &portal_url));
 
     let practice = PracticeId::parse(DEMO_PRACTICE_ID)?;
     let seeded = match ctx.store.get_practice(&practice).await? {
@@ -111,11 +87,7 @@ async fn serve() -> Result<(), Failure> {
         None => Some(seed(&ctx, &practice, DEMO_API_KEY, None).await?),
     };
 
-    let app = portal::http::app(ctx).merge(
-        Router::new()
-            .route("/local/mailbox", get(mailbox))
-            .with_state(outbox),
-    );
+    let app = portal::http::app(ctx).merge(Router::new().route("/local/mailbox", get(mailbox)).with_state(outbox));
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
 
@@ -155,27 +127,15 @@ async fn create_practice(args: &[String]) -> Result<(), Failure> {
         contact_email: need("--email")?,
     };
     let (store, label) = store().await?;
-    let ctx = local_context(
-        store,
-        Arc::new(Outbox::new()),
-        Arc::new(SystemClock),
-        "http://127.0.0.1",
-    );
+    let ctx = local_context(store, Arc::new(Outbox::new()), Arc::new(SystemClock), "http://127.0.0.1");
     let label_arg = flag(args, "--label").unwrap_or_else(|| "first key".into());
-    let (practice, key) = admin::create_practice(&ctx, None, &input, &label_arg)
-        .await
-        .map_err(|e| match e {
-            portal::services::Error::Validation(errors) => errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-            other => other.to_string(),
-        })?;
-    println!(
-        "Created practice {} in {label}.\nAPI key (shown once; store it as a secret): {key}",
-        practice.id
-    );
+    let (practice, key) = admin::create_practice(&ctx, None, &input, &label_arg).await.map_err(|e| match e {
+        portal::services::Error::Validation(errors) => {
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        }
+        other => other.to_string(),
+    })?;
+    println!("Created practice {} in {label}.\nAPI key (shown once; store it as a secret): {key}", practice.id);
     Ok(())
 }
 
@@ -185,10 +145,7 @@ fn keygen() {
     SecureRandom.fill(&mut pepper);
     println!("JwtPrivateKey (auth function only):\n{private}");
     println!("JwtPublicKey (every function):\n{public}");
-    println!(
-        "CodePepper (auth function only):\n{}\n",
-        portal::crypto::hex(&pepper)
-    );
+    println!("CodePepper (auth function only):\n{}\n", portal::crypto::hex(&pepper));
     println!("Pass them to `sam deploy --parameter-overrides` (PEMs on one line with \\n), or better, as Secrets Manager references.");
 }
 
@@ -202,8 +159,6 @@ async fn main() -> Result<(), Failure> {
             keygen();
             Ok(())
         }
-        Some(other) => {
-            Err(format!("unknown command `{other}`: use serve, create-practice or keygen").into())
-        }
+        Some(other) => Err(format!("unknown command `{other}`: use serve, create-practice or keygen").into()),
     }
 }

@@ -16,19 +16,12 @@ pub struct SesMailer {
 
 impl SesMailer {
     pub fn new(client: aws_sdk_ses::Client, from: impl Into<String>) -> Self {
-        Self {
-            client,
-            from: from.into(),
-        }
+        Self { client, from: from.into() }
     }
 }
 
 fn content(text: &str) -> Result<Content, MailError> {
-    Content::builder()
-        .data(text)
-        .charset("UTF-8")
-        .build()
-        .map_err(|e| MailError(e.to_string()))
+    Content::builder().data(text).charset("UTF-8").build().map_err(|e| MailError(e.to_string()))
 }
 
 #[async_trait]
@@ -41,22 +34,13 @@ impl Mailer for SesMailer {
         self.client
             .send_email()
             .source(&self.from)
-            .destination(
-                Destination::builder()
-                    .to_addresses(mail.to.as_str())
-                    .build(),
-            )
+            .destination(Destination::builder().to_addresses(mail.to.as_str()).build())
             .message(message)
             .send()
             .await
             .map(|_| ())
             // The error names the operation and SES's code, never the recipient or the body.
-            .map_err(|e| {
-                MailError(format!(
-                    "SES SendEmail failed: {}",
-                    aws_sdk_ses::error::DisplayErrorContext(&e)
-                ))
-            })
+            .map_err(|e| MailError(format!("SES SendEmail failed: {}", aws_sdk_ses::error::DisplayErrorContext(&e))))
     }
 }
 
@@ -75,10 +59,7 @@ impl Outbox {
 
     /// An outbox that also prints every message to standard output.
     pub fn printing() -> Self {
-        Self {
-            sent: Mutex::new(Vec::new()),
-            print: true,
-        }
+        Self { sent: Mutex::new(Vec::new()), print: true }
     }
 
     pub fn messages(&self) -> Vec<Mail> {
@@ -97,10 +78,7 @@ impl Mailer for Outbox {
                 mail.body
             );
         }
-        self.sent
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(mail);
+        self.sent.lock().unwrap_or_else(|p| p.into_inner()).push(mail);
         Ok(())
     }
 }

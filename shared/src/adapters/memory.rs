@@ -7,7 +7,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::table::{cond_holds, Index, Item, Key, Query, Table, Write};
+use std::ops::Bound;
+
+use super::table::{cond_holds, page_key, Index, Item, Key, Page, PageKey, Query, SkCond, Table, Write};
 use crate::ports::{StoreError, StoreResult};
 
 #[derive(Default)]
@@ -65,10 +67,7 @@ fn key_of(item: &Item) -> StoreResult<Key> {
             .map(str::to_owned)
             .ok_or_else(|| StoreError::Corrupt(format!("item without {name}")))
     };
-    Ok(Key {
-        pk: get("pk")?,
-        sk: get("sk")?,
-    })
+    Ok(Key { pk: get("pk")?, sk: get("sk")? })
 }
 
 #[async_trait]
@@ -79,42 +78,56 @@ impl Table for MemoryTable {
 
     async fn batch_get(&self, keys: &[Key]) -> StoreResult<Vec<Item>> {
         let state = self.lock();
-        Ok(keys
-            .iter()
-            .filter_map(|k| state.items.get(k).cloned())
-            .collect())
+        Ok(keys.iter().filter_map(|k| state.items.get(k).cloned()).collect())
     }
 
-    async fn query(&self, query: &Query) -> StoreResult<Vec<Item>> {
+    async fn query_page(&self, query: &Query, limit: Option<usize>, after: Option<PageKey>) -> StoreResult<Page> {
         let state = self.lock();
-        let prefix = query.sk_prefix.as_deref().unwrap_or("");
-        Ok(match query.index {
+        let text = |k: &PageKey, n: &str| k.get(n).and_then(Value::as_str).unwrap_or("").to_owned();
+        let matches = |sk: &str| match &query.sk {
+            SkCond::Any => true,
+            SkCond::Prefix(p) => sk.starts_with(p.as_str()),
+            SkCond::From(f) => sk >= f.as_str(),
+        };
+        let start_sk = match &query.sk {
+            SkCond::Any => String::new(),
+            SkCond::Prefix(p) | SkCond::From(p) => p.clone(),
+        };
+        let limit = limit.unwrap_or(usize::MAX);
+        let mut items: Vec<Item> = match query.index {
             Index::Primary => {
-                let start = Key::new(query.pk.clone(), prefix);
+                let lower = match &after {
+                    Some(k) => Bound::Excluded(Key::new(text(k, "pk"), text(k, "sk"))),
+                    None => Bound::Included(Key::new(query.pk.clone(), start_sk)),
+                };
                 state
                     .items
-                    .range(start..)
-                    .take_while(|(k, _)| k.pk == query.pk && k.sk.starts_with(prefix))
+                    .range((lower, Bound::Unbounded))
+                    .take_while(|(k, _)| k.pk == query.pk)
+                    .filter(|(k, _)| matches(&k.sk))
+                    .take(limit.saturating_add(1))
                     .map(|(_, v)| v.clone())
                     .collect()
             }
             Index::Gsi1 => {
-                let start = (
-                    query.pk.clone(),
-                    prefix.to_owned(),
-                    String::new(),
-                    String::new(),
-                );
+                let lower = match &after {
+                    Some(k) => Bound::Excluded((text(k, "gsi1pk"), text(k, "gsi1sk"), text(k, "pk"), text(k, "sk"))),
+                    None => Bound::Included((query.pk.clone(), start_sk, String::new(), String::new())),
+                };
                 state
                     .gsi1
-                    .range(start..)
-                    .take_while(|((gpk, gsk, _, _), _)| gpk == &query.pk && gsk.starts_with(prefix))
-                    .filter_map(|((_, _, pk, sk), _)| {
-                        state.items.get(&Key::new(pk.clone(), sk.clone())).cloned()
-                    })
+                    .range((lower, Bound::Unbounded))
+                    .take_while(|((gpk, _, _, _), _)| gpk == &query.pk)
+                    .filter(|((_, gsk, _, _), _)| matches(gsk))
+                    .take(limit.saturating_add(1))
+                    .filter_map(|((_, _, pk, sk), _)| state.items.get(&Key::new(pk.clone(), sk.clone())).cloned())
                     .collect()
             }
-        })
+        };
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let last = if more { items.last().map(|i| page_key(query.index, i)) } else { None };
+        Ok(Page { items, last })
     }
 
     async fn write(&self, writes: Vec<Write>) -> StoreResult<()> {

@@ -3,19 +3,23 @@
 //! of each item type and the access patterns they serve.
 
 use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::domain::access::{AccessLink, Challenge, RateWindow, Session, RATE_WINDOW};
+use crate::domain::audit::{sortable_time, AuditEvent};
 use crate::domain::contact::Email;
+use crate::domain::household::EmailChange;
 use crate::domain::ids::{ChallengeId, MemberId, MembershipId, PracticeId, SessionId};
 use crate::domain::member::Member;
 use crate::domain::membership::Membership;
 use crate::domain::practice::Practice;
 use crate::ports::{
-    AccessRepo, ApiKey, MemberRepo, MembershipRepo, PracticeRepo, RateScope, StoreError,
+    AccessRepo, ApiKey, AuditPage, AuditRepo, MemberRepo, MembershipRepo, PracticeRepo, RateScope, StoreError,
     StoreResult,
 };
 
@@ -30,10 +34,7 @@ pub struct Key {
 
 impl Key {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Self {
-            pk: pk.into(),
-            sk: sk.into(),
-        }
+        Self { pk: pk.into(), sk: sk.into() }
     }
 }
 
@@ -65,7 +66,36 @@ pub enum Index {
 pub struct Query {
     pub index: Index,
     pub pk: String,
-    pub sk_prefix: Option<String>,
+    pub sk: SkCond,
+}
+
+/// The sort-key condition of a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkCond {
+    Any,
+    Prefix(String),
+    /// Sort keys at or after this one.
+    From(String),
+}
+
+/// Where a page ended: the key attributes of its last item (`pk`, `sk`, and for
+/// index queries `gsi1pk`, `gsi1sk`). Opaque to callers.
+pub type PageKey = Map<String, Value>;
+
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// Set when more items may follow.
+    pub last: Option<PageKey>,
+}
+
+/// The key attributes of `item` for a query on `index`.
+pub fn page_key(index: Index, item: &Item) -> PageKey {
+    let names: &[&str] = match index {
+        Index::Primary => &["pk", "sk"],
+        Index::Gsi1 => &["pk", "sk", "gsi1pk", "gsi1sk"],
+    };
+    names.iter().filter_map(|n| item.get(*n).map(|v| ((*n).to_owned(), v.clone()))).collect()
 }
 
 /// The few operations both stores provide. Several writes are one atomic
@@ -74,8 +104,22 @@ pub struct Query {
 pub trait Table: Send + Sync {
     async fn get(&self, key: &Key) -> StoreResult<Option<Item>>;
     async fn batch_get(&self, keys: &[Key]) -> StoreResult<Vec<Item>>;
-    /// Items in ascending sort-key order.
-    async fn query(&self, query: &Query) -> StoreResult<Vec<Item>>;
+    /// Up to `limit` items (all when `None`) in ascending sort-key order, after `after`.
+    async fn query_page(&self, query: &Query, limit: Option<usize>, after: Option<PageKey>) -> StoreResult<Page>;
+
+    /// Every item the query matches, in ascending sort-key order.
+    async fn query(&self, query: &Query) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.query_page(query, None, after).await?;
+            items.extend(page.items);
+            match page.last {
+                Some(last) => after = Some(last),
+                None => return Ok(items),
+            }
+        }
+    }
     async fn write(&self, writes: Vec<Write>) -> StoreResult<()>;
 }
 
@@ -85,12 +129,7 @@ pub fn cond_holds(cond: Cond, stored: Option<&Item>) -> bool {
         Cond::Always => true,
         Cond::NotExists => stored.is_none(),
         Cond::Exists => stored.is_some(),
-        Cond::VersionIs(v) => {
-            stored
-                .and_then(|i| i.get("version"))
-                .and_then(Value::as_u64)
-                == Some(v)
-        }
+        Cond::VersionIs(v) => stored.and_then(|i| i.get("version")).and_then(Value::as_u64) == Some(v),
     }
 }
 
@@ -132,6 +171,15 @@ fn membership_key(p: &PracticeId, ms: &MembershipId) -> Key {
 fn membership_view_key(p: &PracticeId, m: &MemberId, ms: &MembershipId) -> Key {
     Key::new(member_partition(p, m), format!("MS#{ms}"))
 }
+fn email_change_key(p: &PracticeId, m: &MemberId) -> Key {
+    Key::new(member_partition(p, m), "EMAIL_CHANGE")
+}
+fn audit_partition(p: &PracticeId) -> String {
+    format!("P#{p}#AUDIT")
+}
+fn audit_member_index(p: &PracticeId, m: &MemberId) -> String {
+    format!("P#{p}#AUDIT#M#{m}")
+}
 fn link_key(hash: &str) -> Key {
     Key::new(format!("LINK#{hash}"), "LINK")
 }
@@ -153,11 +201,10 @@ fn session_key(id: &SessionId) -> Key {
 
 /// A typed value as an item under `key`, tagged with its `kind`.
 fn to_item<V: Serialize>(value: &V, key: &Key, kind: &str) -> StoreResult<Item> {
-    let mut item =
-        match serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))? {
-            Value::Object(map) => map,
-            _ => return Err(StoreError::Corrupt(format!("{kind} is not an object"))),
-        };
+    let mut item = match serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))? {
+        Value::Object(map) => map,
+        _ => return Err(StoreError::Corrupt(format!("{kind} is not an object"))),
+    };
     item.insert("pk".into(), Value::String(key.pk.clone()));
     item.insert("sk".into(), Value::String(key.sk.clone()));
     item.insert("kind".into(), Value::String(kind.into()));
@@ -181,6 +228,48 @@ fn version_cond(previous: Option<u64>) -> Cond {
     }
 }
 
+fn member_item(member: &Member) -> StoreResult<Item> {
+    let mut item = to_item(member, &member_key(&member.practice_id, &member.id), "member")?;
+    if let Some(email) = &member.email {
+        item.insert("gsi1pk".into(), Value::String(email_index(&member.practice_id, email)));
+        item.insert("gsi1sk".into(), Value::String(format!("M#{}", member.id)));
+    }
+    Ok(item)
+}
+
+fn audit_write(event: &AuditEvent) -> StoreResult<Write> {
+    let sk = format!("{}#{}", sortable_time(event.at), event.id);
+    let mut item = to_item(event, &Key::new(audit_partition(&event.practice_id), sk.clone()), "audit")?;
+    item.insert("gsi1pk".into(), Value::String(audit_member_index(&event.practice_id, &event.member_id)));
+    item.insert("gsi1sk".into(), Value::String(sk));
+    Ok(Write::Put { item, cond: Cond::NotExists })
+}
+
+/// A page key as an opaque cursor: base64url of its JSON.
+fn encode_cursor(key: &PageKey) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
+}
+
+/// A cursor back to a page key, refused unless it belongs to this very query.
+fn decode_cursor(cursor: &str, index: Index, pk: &str) -> StoreResult<PageKey> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| StoreError::InvalidCursor)?;
+    let key: PageKey = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
+    let partition = match index {
+        Index::Primary => "pk",
+        Index::Gsi1 => "gsi1pk",
+    };
+    let expected: Vec<&str> = match index {
+        Index::Primary => vec!["pk", "sk"],
+        Index::Gsi1 => vec!["gsi1pk", "gsi1sk", "pk", "sk"],
+    };
+    let well_formed = key.len() == expected.len() && expected.iter().all(|n| key.get(*n).is_some_and(Value::is_string));
+    if well_formed && key.get(partition).and_then(Value::as_str) == Some(pk) {
+        Ok(key)
+    } else {
+        Err(StoreError::InvalidCursor)
+    }
+}
+
 impl<T: Table> TableStore<T> {
     async fn get_as<V: DeserializeOwned>(&self, key: &Key) -> StoreResult<Option<V>> {
         self.table.get(key).await?.map(from_item).transpose()
@@ -193,22 +282,11 @@ impl<T: Table> PracticeRepo for TableStore<T> {
         self.get_as(&practice_key(id)).await
     }
 
-    async fn create_practice(
-        &self,
-        practice: &Practice,
-        key_hash: &str,
-        key: &ApiKey,
-    ) -> StoreResult<()> {
+    async fn create_practice(&self, practice: &Practice, key_hash: &str, key: &ApiKey) -> StoreResult<()> {
         self.table
             .write(vec![
-                Write::Put {
-                    item: to_item(practice, &practice_key(&practice.id), "practice")?,
-                    cond: Cond::NotExists,
-                },
-                Write::Put {
-                    item: to_item(key, &api_key_key(key_hash), "api_key")?,
-                    cond: Cond::NotExists,
-                },
+                Write::Put { item: to_item(practice, &practice_key(&practice.id), "practice")?, cond: Cond::NotExists },
+                Write::Put { item: to_item(key, &api_key_key(key_hash), "api_key")?, cond: Cond::NotExists },
             ])
             .await
     }
@@ -220,54 +298,28 @@ impl<T: Table> PracticeRepo for TableStore<T> {
 
 #[async_trait]
 impl<T: Table> MemberRepo for TableStore<T> {
-    async fn get_member(
-        &self,
-        practice: &PracticeId,
-        id: &MemberId,
-    ) -> StoreResult<Option<Member>> {
+    async fn get_member(&self, practice: &PracticeId, id: &MemberId) -> StoreResult<Option<Member>> {
         self.get_as(&member_key(practice, id)).await
     }
 
-    async fn get_members(
-        &self,
-        practice: &PracticeId,
-        ids: &[MemberId],
-    ) -> StoreResult<Vec<Member>> {
+    async fn get_members(&self, practice: &PracticeId, ids: &[MemberId]) -> StoreResult<Vec<Member>> {
         let keys: Vec<Key> = ids.iter().map(|m| member_key(practice, m)).collect();
-        self.table
-            .batch_get(&keys)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.table.batch_get(&keys).await?.into_iter().map(from_item).collect()
     }
 
-    async fn save_member(&self, member: &Member, previous: Option<&Member>) -> StoreResult<()> {
-        let key = member_key(&member.practice_id, &member.id);
-        let mut item = to_item(member, &key, "member")?;
-        if let Some(email) = &member.email {
-            item.insert(
-                "gsi1pk".into(),
-                Value::String(email_index(&member.practice_id, email)),
-            );
-            item.insert("gsi1sk".into(), Value::String(format!("M#{}", member.id)));
+    async fn save_member(&self, member: &Member, previous: Option<&Member>, audit: &[AuditEvent]) -> StoreResult<()> {
+        let mut writes =
+            vec![Write::Put { item: member_item(member)?, cond: version_cond(previous.map(|p| p.version)) }];
+        for event in audit {
+            writes.push(audit_write(event)?);
         }
-        let cond = version_cond(previous.map(|p| p.version));
-        self.table.write(vec![Write::Put { item, cond }]).await
+        self.table.write(writes).await
     }
 
-    async fn members_with_email(
-        &self,
-        practice: &PracticeId,
-        email: &Email,
-    ) -> StoreResult<Vec<Member>> {
+    async fn members_with_email(&self, practice: &PracticeId, email: &Email) -> StoreResult<Vec<Member>> {
         let found = self
             .table
-            .query(&Query {
-                index: Index::Gsi1,
-                pk: email_index(practice, email),
-                sk_prefix: Some("M#".into()),
-            })
+            .query(&Query { index: Index::Gsi1, pk: email_index(practice, email), sk: SkCond::Prefix("M#".into()) })
             .await?;
         // The index is eventually consistent: re-read each member to act on current data.
         let ids: Vec<MemberId> = found
@@ -282,23 +334,78 @@ impl<T: Table> MemberRepo for TableStore<T> {
         members.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(members)
     }
+
+    async fn put_email_change(&self, change: &EmailChange) -> StoreResult<()> {
+        let key = email_change_key(&change.practice_id, &change.member_id);
+        let item = with_ttl(to_item(change, &key, "email_change")?, change.code.expires_at);
+        self.table.write(vec![Write::Put { item, cond: Cond::Always }]).await
+    }
+
+    async fn get_email_change(&self, practice: &PracticeId, member: &MemberId) -> StoreResult<Option<EmailChange>> {
+        self.get_as(&email_change_key(practice, member)).await
+    }
+
+    async fn update_email_change(&self, next: &EmailChange) -> StoreResult<()> {
+        let key = email_change_key(&next.practice_id, &next.member_id);
+        let item = with_ttl(to_item(next, &key, "email_change")?, next.code.expires_at);
+        self.table.write(vec![Write::Put { item, cond: Cond::VersionIs(next.version - 1) }]).await
+    }
+
+    async fn complete_email_change(
+        &self,
+        member: &Member,
+        previous: &Member,
+        change: &EmailChange,
+        audit: &[AuditEvent],
+    ) -> StoreResult<()> {
+        let mut writes = vec![
+            Write::Put { item: member_item(member)?, cond: Cond::VersionIs(previous.version) },
+            Write::Delete {
+                key: email_change_key(&change.practice_id, &change.member_id),
+                cond: Cond::VersionIs(change.version),
+            },
+        ];
+        for event in audit {
+            writes.push(audit_write(event)?);
+        }
+        self.table.write(writes).await
+    }
+}
+
+#[async_trait]
+impl<T: Table> AuditRepo for TableStore<T> {
+    async fn audit_page(
+        &self,
+        practice: &PracticeId,
+        member: Option<&MemberId>,
+        since: Option<OffsetDateTime>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<AuditPage> {
+        let (index, pk) = match member {
+            None => (Index::Primary, audit_partition(practice)),
+            Some(m) => (Index::Gsi1, audit_member_index(practice, m)),
+        };
+        let sk = match since {
+            Some(t) => SkCond::From(sortable_time(t)),
+            None => SkCond::Any,
+        };
+        let after = cursor.map(|c| decode_cursor(c, index, &pk)).transpose()?;
+        let page = self.table.query_page(&Query { index, pk, sk }, Some(limit), after).await?;
+        Ok(AuditPage {
+            events: page.items.into_iter().map(from_item).collect::<StoreResult<_>>()?,
+            next_cursor: page.last.map(|k| encode_cursor(&k)),
+        })
+    }
 }
 
 #[async_trait]
 impl<T: Table> MembershipRepo for TableStore<T> {
-    async fn get_membership(
-        &self,
-        practice: &PracticeId,
-        id: &MembershipId,
-    ) -> StoreResult<Option<Membership>> {
+    async fn get_membership(&self, practice: &PracticeId, id: &MembershipId) -> StoreResult<Option<Membership>> {
         self.get_as(&membership_key(practice, id)).await
     }
 
-    async fn save_membership(
-        &self,
-        membership: &Membership,
-        previous: Option<&Membership>,
-    ) -> StoreResult<()> {
+    async fn save_membership(&self, membership: &Membership, previous: Option<&Membership>) -> StoreResult<()> {
         let p = &membership.practice_id;
         let mut writes = vec![Write::Put {
             item: to_item(membership, &membership_key(p, &membership.id), "membership")?,
@@ -307,35 +414,24 @@ impl<T: Table> MembershipRepo for TableStore<T> {
         let participants = membership.participants();
         for member in &participants {
             writes.push(Write::Put {
-                item: to_item(
-                    membership,
-                    &membership_view_key(p, member, &membership.id),
-                    "membership_view",
-                )?,
+                item: to_item(membership, &membership_view_key(p, member, &membership.id), "membership_view")?,
                 cond: Cond::Always,
             });
         }
         for gone in previous.map(Membership::participants).unwrap_or_default() {
             if !participants.contains(&gone) {
-                writes.push(Write::Delete {
-                    key: membership_view_key(p, &gone, &membership.id),
-                    cond: Cond::Always,
-                });
+                writes.push(Write::Delete { key: membership_view_key(p, &gone, &membership.id), cond: Cond::Always });
             }
         }
         self.table.write(writes).await
     }
 
-    async fn memberships_of(
-        &self,
-        practice: &PracticeId,
-        member: &MemberId,
-    ) -> StoreResult<Vec<Membership>> {
+    async fn memberships_of(&self, practice: &PracticeId, member: &MemberId) -> StoreResult<Vec<Membership>> {
         self.table
             .query(&Query {
                 index: Index::Primary,
                 pk: member_partition(practice, member),
-                sk_prefix: Some("MS#".into()),
+                sk: SkCond::Prefix("MS#".into()),
             })
             .await?
             .into_iter()
@@ -347,59 +443,27 @@ impl<T: Table> MembershipRepo for TableStore<T> {
 #[async_trait]
 impl<T: Table> AccessRepo for TableStore<T> {
     async fn put_link(&self, token_hash: &str, link: &AccessLink) -> StoreResult<()> {
-        let item = with_ttl(
-            to_item(link, &link_key(token_hash), "access_link")?,
-            link.expires_at,
-        );
-        self.table
-            .write(vec![Write::Put {
-                item,
-                cond: Cond::NotExists,
-            }])
-            .await
+        let item = with_ttl(to_item(link, &link_key(token_hash), "access_link")?, link.expires_at);
+        self.table.write(vec![Write::Put { item, cond: Cond::NotExists }]).await
     }
 
     async fn get_link(&self, token_hash: &str) -> StoreResult<Option<AccessLink>> {
         self.get_as(&link_key(token_hash)).await
     }
 
-    async fn get_rate_window(
-        &self,
-        scope: RateScope,
-        key_hash: &str,
-    ) -> StoreResult<Option<RateWindow>> {
+    async fn get_rate_window(&self, scope: RateScope, key_hash: &str) -> StoreResult<Option<RateWindow>> {
         self.get_as(&rate_key(scope, key_hash)).await
     }
 
-    async fn put_rate_window(
-        &self,
-        scope: RateScope,
-        key_hash: &str,
-        next: &RateWindow,
-    ) -> StoreResult<()> {
-        let item = with_ttl(
-            to_item(next, &rate_key(scope, key_hash), "rate_window")?,
-            next.started_at + RATE_WINDOW,
-        );
-        let cond = if next.version == 0 {
-            Cond::NotExists
-        } else {
-            Cond::VersionIs(next.version - 1)
-        };
+    async fn put_rate_window(&self, scope: RateScope, key_hash: &str, next: &RateWindow) -> StoreResult<()> {
+        let item = with_ttl(to_item(next, &rate_key(scope, key_hash), "rate_window")?, next.started_at + RATE_WINDOW);
+        let cond = if next.version == 0 { Cond::NotExists } else { Cond::VersionIs(next.version - 1) };
         self.table.write(vec![Write::Put { item, cond }]).await
     }
 
     async fn create_challenge(&self, challenge: &Challenge) -> StoreResult<()> {
-        let item = with_ttl(
-            to_item(challenge, &challenge_key(&challenge.id), "challenge")?,
-            challenge.expires_at,
-        );
-        self.table
-            .write(vec![Write::Put {
-                item,
-                cond: Cond::NotExists,
-            }])
-            .await
+        let item = with_ttl(to_item(challenge, &challenge_key(&challenge.id), "challenge")?, challenge.expires_at());
+        self.table.write(vec![Write::Put { item, cond: Cond::NotExists }]).await
     }
 
     async fn get_challenge(&self, id: &ChallengeId) -> StoreResult<Option<Challenge>> {
@@ -407,29 +471,13 @@ impl<T: Table> AccessRepo for TableStore<T> {
     }
 
     async fn update_challenge(&self, next: &Challenge) -> StoreResult<()> {
-        let item = with_ttl(
-            to_item(next, &challenge_key(&next.id), "challenge")?,
-            next.expires_at,
-        );
-        self.table
-            .write(vec![Write::Put {
-                item,
-                cond: Cond::VersionIs(next.version - 1),
-            }])
-            .await
+        let item = with_ttl(to_item(next, &challenge_key(&next.id), "challenge")?, next.expires_at());
+        self.table.write(vec![Write::Put { item, cond: Cond::VersionIs(next.version - 1) }]).await
     }
 
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
-        let item = with_ttl(
-            to_item(session, &session_key(&session.id), "session")?,
-            session.expires_at,
-        );
-        self.table
-            .write(vec![Write::Put {
-                item,
-                cond: Cond::NotExists,
-            }])
-            .await
+        let item = with_ttl(to_item(session, &session_key(&session.id), "session")?, session.expires_at);
+        self.table.write(vec![Write::Put { item, cond: Cond::NotExists }]).await
     }
 
     async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
@@ -437,24 +485,11 @@ impl<T: Table> AccessRepo for TableStore<T> {
     }
 
     async fn update_session(&self, next: &Session) -> StoreResult<()> {
-        let item = with_ttl(
-            to_item(next, &session_key(&next.id), "session")?,
-            next.expires_at,
-        );
-        self.table
-            .write(vec![Write::Put {
-                item,
-                cond: Cond::VersionIs(next.version - 1),
-            }])
-            .await
+        let item = with_ttl(to_item(next, &session_key(&next.id), "session")?, next.expires_at);
+        self.table.write(vec![Write::Put { item, cond: Cond::VersionIs(next.version - 1) }]).await
     }
 
     async fn delete_session(&self, id: &SessionId) -> StoreResult<()> {
-        self.table
-            .write(vec![Write::Delete {
-                key: session_key(id),
-                cond: Cond::Always,
-            }])
-            .await
+        self.table.write(vec![Write::Delete { key: session_key(id), cond: Cond::Always }]).await
     }
 }

@@ -37,10 +37,7 @@ pub fn code_from_random(value: u32) -> Option<String> {
 
 /// A code as a person may type it: spaces and dashes are ignored, six digits remain.
 pub fn normalise_code(input: &str) -> Option<String> {
-    let digits: String = input
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect();
+    let digits: String = input.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
     (digits.len() == CODE_DIGITS && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
 }
 
@@ -52,14 +49,9 @@ pub enum ChallengeOrigin {
     Email,
 }
 
-/// A code sent to a mailbox, waiting to be typed in.
+/// A one-time code as stored: only its keyed hash, with its expiry and tries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Challenge {
-    pub id: ChallengeId,
-    pub practice_id: PracticeId,
-    pub origin: ChallengeOrigin,
-    /// Members who receive mail at that address; empty when the address is unknown.
-    pub candidates: Vec<MemberId>,
+pub struct OneTimeCode {
     /// Keyed hash of the code; the code itself is never stored.
     pub code_hash: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -67,11 +59,53 @@ pub struct Challenge {
     pub failed_tries: u32,
     /// Set once the right code was entered: the code is spent.
     #[serde(default, with = "time::serde::rfc3339::option")]
-    pub verified_at: Option<OffsetDateTime>,
-    /// After a verified code with several candidates: keyed hash of the one-time
+    pub used_at: Option<OffsetDateTime>,
+}
+
+impl OneTimeCode {
+    pub fn new(code_hash: String, now: OffsetDateTime) -> Self {
+        OneTimeCode { code_hash, expires_at: now + CODE_TTL, failed_tries: 0, used_at: None }
+    }
+
+    /// Applies one attempt and returns the code's new state with the outcome.
+    /// `matches` says whether the typed code's hash equals `code_hash` (compared in constant time by the caller).
+    pub fn check(&self, matches: bool, now: OffsetDateTime) -> (OneTimeCode, CodeCheck) {
+        let mut next = self.clone();
+        if self.used_at.is_some() {
+            return (next, CodeCheck::AlreadyUsed);
+        }
+        if now >= self.expires_at {
+            return (next, CodeCheck::Expired);
+        }
+        if self.failed_tries >= MAX_CODE_TRIES {
+            return (next, CodeCheck::Locked);
+        }
+        if matches {
+            next.used_at = Some(now);
+            return (next, CodeCheck::Accepted);
+        }
+        next.failed_tries += 1;
+        let remaining = MAX_CODE_TRIES - next.failed_tries;
+        (next, CodeCheck::Wrong { remaining })
+    }
+}
+
+/// A code sent to a mailbox to sign in, waiting to be typed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Challenge {
+    pub id: ChallengeId,
+    pub practice_id: PracticeId,
+    pub origin: ChallengeOrigin,
+    /// Members who receive mail at that address; empty when the address is unknown.
+    pub candidates: Vec<MemberId>,
+    #[serde(flatten)]
+    pub code: OneTimeCode,
+    /// After a verified code with several candidates: hash of the one-time
     /// selection token that lets the person choose whom to act as.
     #[serde(default)]
     pub selection_hash: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub selection_expires_at: Option<OffsetDateTime>,
     #[serde(default)]
     pub selection_used: bool,
     /// Where the front end goes after sign-in, from the access link.
@@ -83,7 +117,7 @@ pub struct Challenge {
 /// The outcome of typing a code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeCheck {
-    /// Right code: the challenge is spent.
+    /// Right code: it is spent.
     Accepted,
     /// Wrong code; `remaining` more tries are allowed.
     Wrong {
@@ -97,27 +131,15 @@ pub enum CodeCheck {
 
 impl Challenge {
     /// Applies one attempt and returns the new state of the challenge with the outcome.
-    /// `matches` says whether the typed code's hash equals `code_hash` (compared in constant time by the caller).
     pub fn attempt(&self, matches: bool, now: OffsetDateTime) -> (Challenge, CodeCheck) {
-        let mut next = self.clone();
-        next.version += 1;
-        if self.verified_at.is_some() {
-            return (next, CodeCheck::AlreadyUsed);
-        }
-        if now >= self.expires_at {
-            return (next, CodeCheck::Expired);
-        }
-        if self.failed_tries >= MAX_CODE_TRIES {
-            return (next, CodeCheck::Locked);
-        }
         // An unknown address has no candidates: it behaves exactly like a wrong code.
-        if matches && !self.candidates.is_empty() {
-            next.verified_at = Some(now);
-            return (next, CodeCheck::Accepted);
-        }
-        next.failed_tries += 1;
-        let remaining = MAX_CODE_TRIES - next.failed_tries;
-        (next, CodeCheck::Wrong { remaining })
+        let (code, check) = self.code.check(matches && !self.candidates.is_empty(), now);
+        (Challenge { code, version: self.version + 1, ..self.clone() }, check)
+    }
+
+    /// When the stored item may be forgotten: after the code, or the selection it opened, expires.
+    pub fn expires_at(&self) -> OffsetDateTime {
+        self.selection_expires_at.map_or(self.code.expires_at, |s| s.max(self.code.expires_at))
     }
 }
 
@@ -133,33 +155,17 @@ pub struct RateWindow {
 impl RateWindow {
     /// Counts one more send if `limit` allows it, starting a new window when the old one ran out.
     /// `Err(wait)` says how long until the next send is allowed.
-    pub fn hit(
-        current: Option<&RateWindow>,
-        limit: u32,
-        now: OffsetDateTime,
-    ) -> Result<RateWindow, Duration> {
+    pub fn hit(current: Option<&RateWindow>, limit: u32, now: OffsetDateTime) -> Result<RateWindow, Duration> {
         match current {
             Some(w) if now < w.started_at + RATE_WINDOW => {
                 if w.count >= limit {
                     Err(w.started_at + RATE_WINDOW - now)
                 } else {
-                    Ok(RateWindow {
-                        started_at: w.started_at,
-                        count: w.count + 1,
-                        version: w.version + 1,
-                    })
+                    Ok(RateWindow { started_at: w.started_at, count: w.count + 1, version: w.version + 1 })
                 }
             }
-            Some(w) => Ok(RateWindow {
-                started_at: now,
-                count: 1,
-                version: w.version + 1,
-            }),
-            None => Ok(RateWindow {
-                started_at: now,
-                count: 1,
-                version: 0,
-            }),
+            Some(w) => Ok(RateWindow { started_at: now, count: 1, version: w.version + 1 }),
+            None => Ok(RateWindow { started_at: now, count: 1, version: 0 }),
         }
     }
 }
@@ -192,16 +198,12 @@ pub fn parse_next_path(value: &str) -> Result<String, super::FieldError> {
     let ok = v.starts_with('/')
         && !v.starts_with("//")
         && v.len() <= 200
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/_-.".contains(&b))
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-.".contains(&b))
         && !v.contains("..");
     if ok {
         Ok(v.to_owned())
     } else {
-        Err(super::FieldError::new(
-            "",
-            "must be a portal path such as /agreements",
-        ))
+        Err(super::FieldError::new("", "must be a portal path such as /agreements"))
     }
 }
 
@@ -239,14 +241,10 @@ mod tests {
             id: ChallengeId::parse("chl_a").unwrap(),
             practice_id: PracticeId::parse("prc_a").unwrap(),
             origin: ChallengeOrigin::Email,
-            candidates: (0..candidates)
-                .map(|i| MemberId::parse(&format!("mbr_{i}")).unwrap())
-                .collect(),
-            code_hash: "h".into(),
-            expires_at: datetime!(2026-01-01 0:10 UTC),
-            failed_tries: 0,
-            verified_at: None,
+            candidates: (0..candidates).map(|i| MemberId::parse(&format!("mbr_{i}")).unwrap()).collect(),
+            code: OneTimeCode::new("h".into(), datetime!(2026-01-01 0:00 UTC)),
             selection_hash: None,
+            selection_expires_at: None,
             selection_used: false,
             next: None,
             version: 0,
@@ -281,12 +279,7 @@ mod tests {
         let mut c = challenge(1);
         for expected in (0..MAX_CODE_TRIES).rev() {
             let (n, r) = c.attempt(false, T0);
-            assert_eq!(
-                r,
-                CodeCheck::Wrong {
-                    remaining: expected
-                }
-            );
+            assert_eq!(r, CodeCheck::Wrong { remaining: expected });
             c = n;
         }
         assert_eq!(c.attempt(true, T0).1, CodeCheck::Locked);
@@ -295,18 +288,12 @@ mod tests {
     #[test]
     fn an_expired_code_is_refused() {
         let c = challenge(1);
-        assert_eq!(
-            c.attempt(true, datetime!(2026-01-01 0:10 UTC)).1,
-            CodeCheck::Expired
-        );
+        assert_eq!(c.attempt(true, datetime!(2026-01-01 0:10 UTC)).1, CodeCheck::Expired);
     }
 
     #[test]
     fn an_unknown_address_behaves_like_a_wrong_code() {
-        assert_eq!(
-            challenge(0).attempt(true, T0).1,
-            CodeCheck::Wrong { remaining: 4 }
-        );
+        assert_eq!(challenge(0).attempt(true, T0).1, CodeCheck::Wrong { remaining: 4 });
     }
 
     #[test]
@@ -322,13 +309,7 @@ mod tests {
     #[test]
     fn next_paths_stay_inside_the_portal() {
         assert!(parse_next_path("/agreements").is_ok());
-        for bad in [
-            "https://evil.example",
-            "//evil.example",
-            "agreements",
-            "/a/../b",
-            "/a?x=1",
-        ] {
+        for bad in ["https://evil.example", "//evil.example", "agreements", "/a/../b", "/a?x=1"] {
             assert!(parse_next_path(bad).is_err(), "{bad}");
         }
     }

@@ -21,11 +21,11 @@ impl Email {
         if local.is_empty() || local.len() > 64 || domain.contains('@') {
             return Err(bad());
         }
-        let local_ok = local.chars().all(|c| {
-            c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c) || !c.is_ascii()
-        }) && !local.starts_with('.')
-            && !local.ends_with('.')
-            && !local.contains("..");
+        let local_ok =
+            local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c) || !c.is_ascii())
+                && !local.starts_with('.')
+                && !local.ends_with('.')
+                && !local.contains("..");
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
             && labels.iter().all(|l| {
@@ -33,8 +33,7 @@ impl Email {
                     && l.len() <= 63
                     && !l.starts_with('-')
                     && !l.ends_with('-')
-                    && l.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii())
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii())
             })
             && labels.last().is_some_and(|tld| tld.len() >= 2);
         if local_ok && domain_ok {
@@ -91,23 +90,15 @@ impl PhoneNumber {
     /// are read as US numbers (the practices served are in the US).
     pub fn parse(value: &str) -> Result<Self, FieldError> {
         let v = value.trim();
-        let bad = || {
-            FieldError::new(
-                "",
-                "must be a valid phone number, e.g. +1 512 555 0123 or (512) 555-0123",
-            )
-        };
+        let bad = || FieldError::new("", "must be a valid phone number, e.g. +1 512 555 0123 or (512) 555-0123");
         if v.is_empty() || v.len() > 32 {
             return Err(bad());
         }
-        let number =
-            phonenumber::parse(Some(phonenumber::country::Id::US), v).map_err(|_| bad())?;
+        let number = phonenumber::parse(Some(phonenumber::country::Id::US), v).map_err(|_| bad())?;
         if !phonenumber::is_valid(&number) {
             return Err(bad());
         }
-        Ok(Self(
-            number.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        Ok(Self(number.format().mode(phonenumber::Mode::E164).to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -177,54 +168,33 @@ impl Address {
             Some(l) => f.take("line2", text(l, 100)).map(Some),
         };
         let city = f.take("city", text(&input.city, 60));
-        let country = input
-            .country
-            .as_deref()
-            .unwrap_or("US")
-            .trim()
-            .to_ascii_uppercase();
+        let country = input.country.as_deref().unwrap_or("US").trim().to_ascii_uppercase();
         if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-            f.push(FieldError::new(
-                "country",
-                "must be a two-letter country code such as US",
-            ));
+            f.push(FieldError::new("country", "must be a two-letter country code such as US"));
         }
         let region = input.region.trim().to_ascii_uppercase();
         let postal = input.postal_code.trim().to_ascii_uppercase();
         if country == "US" {
             if !(region.len() == 2 && region.bytes().all(|b| b.is_ascii_uppercase())) {
-                f.push(FieldError::new(
-                    "region",
-                    "must be a two-letter US state code such as TX",
-                ));
+                f.push(FieldError::new("region", "must be a two-letter US state code such as TX"));
             }
             let zip_ok = match postal.split_once('-') {
                 None => postal.len() == 5 && postal.bytes().all(|b| b.is_ascii_digit()),
                 Some((five, four)) => {
-                    five.len() == 5
-                        && four.len() == 4
-                        && five.bytes().chain(four.bytes()).all(|b| b.is_ascii_digit())
+                    five.len() == 5 && four.len() == 4 && five.bytes().chain(four.bytes()).all(|b| b.is_ascii_digit())
                 }
             };
             if !zip_ok {
-                f.push(FieldError::new(
-                    "postal_code",
-                    "must be a ZIP code like 78701 or 78701-1234",
-                ));
+                f.push(FieldError::new("postal_code", "must be a ZIP code like 78701 or 78701-1234"));
             }
         } else {
             if text(&region, 60).is_err() {
                 f.push(FieldError::new("region", "must not be empty"));
             }
             let ok = (2..=10).contains(&postal.len())
-                && postal
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b' ' || b == b'-');
+                && postal.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ' || b == b'-');
             if !ok {
-                f.push(FieldError::new(
-                    "postal_code",
-                    "must be a postal code of 2 to 10 letters and digits",
-                ));
+                f.push(FieldError::new("postal_code", "must be a postal code of 2 to 10 letters and digits"));
             }
         }
         f.finish()?;
@@ -268,14 +238,8 @@ fn card_identifier(value: &str) -> Result<String, FieldError> {
     if v.is_empty() || v.len() > 30 {
         return Err(FieldError::new("", "must be 1 to 30 characters"));
     }
-    if !v
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b' ')
-    {
-        return Err(FieldError::new(
-            "",
-            "may contain only letters, digits, spaces and hyphens",
-        ));
+    if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b' ') {
+        return Err(FieldError::new("", "may contain only letters, digits, spaces and hyphens"));
     }
     Ok(v)
 }
@@ -307,10 +271,7 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(
-            Email::parse(" Ann.Lee@Example.COM ").unwrap().as_str(),
-            "ann.lee@example.com"
-        );
+        assert_eq!(Email::parse(" Ann.Lee@Example.COM ").unwrap().as_str(), "ann.lee@example.com");
         for bad in [
             "",
             "ann",
@@ -328,26 +289,14 @@ mod tests {
 
     #[test]
     fn emails_mask_their_local_part() {
-        assert_eq!(
-            Email::parse("ann@example.com").unwrap().masked(),
-            "a•••@example.com"
-        );
+        assert_eq!(Email::parse("ann@example.com").unwrap().masked(), "a•••@example.com");
     }
 
     #[test]
     fn phones_are_normalised_to_e164() {
-        assert_eq!(
-            PhoneNumber::parse("(512) 555-0123").unwrap().as_str(),
-            "+15125550123"
-        );
-        assert_eq!(
-            PhoneNumber::parse("+1 512 555 0123").unwrap().as_str(),
-            "+15125550123"
-        );
-        assert_eq!(
-            PhoneNumber::parse("+44 20 7946 0958").unwrap().as_str(),
-            "+442079460958"
-        );
+        assert_eq!(PhoneNumber::parse("(512) 555-0123").unwrap().as_str(), "+15125550123");
+        assert_eq!(PhoneNumber::parse("+1 512 555 0123").unwrap().as_str(), "+15125550123");
+        assert_eq!(PhoneNumber::parse("+44 20 7946 0958").unwrap().as_str(), "+442079460958");
         for bad in ["", "123", "555-0123", "not a phone", "+1 000 000 0000"] {
             assert!(PhoneNumber::parse(bad).is_err(), "{bad} should be rejected");
         }
@@ -385,11 +334,7 @@ mod tests {
         let ins = Insurance::parse(&ok).unwrap();
         assert_eq!(ins.policy_number, "ABC-123");
         assert_eq!(ins.group_number, None);
-        let bad = InsuranceInput {
-            policy_number: "12/34".into(),
-            subscriber_id: Some("x".repeat(31)),
-            ..ok
-        };
+        let bad = InsuranceInput { policy_number: "12/34".into(), subscriber_id: Some("x".repeat(31)), ..ok };
         let errors = Insurance::parse(&bad).unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["policy_number", "subscriber_id"]);

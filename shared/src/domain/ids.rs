@@ -63,17 +63,13 @@ fn parse_id<'a>(value: &'a str, prefix: &str) -> Result<&'a str, FieldError> {
         .ok_or_else(|| FieldError::new("", format!("must be an id starting with `{prefix}`")))?;
     let valid = !rest.is_empty()
         && value.len() <= 64
-        && rest
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if valid {
         Ok(value)
     } else {
         Err(FieldError::new(
             "",
-            format!(
-                "must be an id starting with `{prefix}` followed by lowercase letters and digits"
-            ),
+            format!("must be an id starting with `{prefix}` followed by lowercase letters and digits"),
         ))
     }
 }
@@ -97,6 +93,11 @@ id_type!(
 id_type!(
     /// A pending one-time-code challenge.
     ChallengeId, "chl_"
+);
+
+id_type!(
+    /// An audit event.
+    AuditId, "aud_"
 );
 
 #[cfg(test)]

@@ -5,8 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
 use super::contact::{
-    Address, AddressInput, Email, Insurance, InsuranceInput, Phone, PhoneKind, PhoneNumber,
-    MAX_PHONES,
+    Address, AddressInput, Email, Insurance, InsuranceInput, Phone, PhoneKind, PhoneNumber, MAX_PHONES,
 };
 use super::ids::{MemberId, PracticeId};
 use super::{date, date_format, text, FieldError, Fields};
@@ -50,9 +49,7 @@ impl Member {
     /// Whole years of age on `on`.
     pub fn age_on(&self, on: Date) -> i32 {
         let mut age = on.year() - self.date_of_birth.year();
-        if (on.month() as u8, on.day())
-            < (self.date_of_birth.month() as u8, self.date_of_birth.day())
-        {
+        if (on.month() as u8, on.day()) < (self.date_of_birth.month() as u8, self.date_of_birth.day()) {
             age -= 1;
         }
         age
@@ -75,10 +72,7 @@ pub struct PhoneInput {
 pub fn parse_phones(input: &[PhoneInput]) -> Result<Vec<Phone>, Vec<FieldError>> {
     let mut f = Fields::new();
     if input.len() > MAX_PHONES {
-        f.push(FieldError::new(
-            "",
-            format!("must hold at most {MAX_PHONES} numbers"),
-        ));
+        f.push(FieldError::new("", format!("must hold at most {MAX_PHONES} numbers")));
     }
     let mut phones: Vec<Phone> = Vec::with_capacity(input.len());
     for (i, p) in input.iter().enumerate() {
@@ -86,10 +80,7 @@ pub fn parse_phones(input: &[PhoneInput]) -> Result<Vec<Phone>, Vec<FieldError>>
             if phones.iter().any(|q| q.number == number) {
                 f.push(FieldError::new(format!("[{i}].number"), "is listed twice"));
             }
-            phones.push(Phone {
-                kind: p.kind,
-                number,
-            });
+            phones.push(Phone { kind: p.kind, number });
         }
     }
     f.finish().map(|()| phones)
@@ -162,16 +153,7 @@ impl PatientDetails {
             None => Some(None),
             Some(i) => f.take_all("insurance", Insurance::parse(i)).map(Some),
         };
-        match (
-            external_id,
-            first_name,
-            last_name,
-            dob,
-            email,
-            phones,
-            address,
-            insurance,
-        ) {
+        match (external_id, first_name, last_name, dob, email, phones, address, insurance) {
             (
                 Some(external_id),
                 Some(first_name),
@@ -219,11 +201,7 @@ impl PatientDetails {
         Member {
             updated_at: now,
             version: member.version + 1,
-            ..self.into_member(
-                member.id.clone(),
-                member.practice_id.clone(),
-                member.created_at,
-            )
+            ..self.into_member(member.id.clone(), member.practice_id.clone(), member.created_at)
         }
     }
 }
@@ -240,10 +218,7 @@ mod tests {
             last_name: "Lee".into(),
             date_of_birth: "1990-05-17".into(),
             email: Some("ann@example.com".into()),
-            phones: vec![PhoneInput {
-                kind: PhoneKind::Mobile,
-                number: "512-555-0123".into(),
-            }],
+            phones: vec![PhoneInput { kind: PhoneKind::Mobile, number: "512-555-0123".into() }],
             address: None,
             insurance: None,
         }
@@ -266,16 +241,10 @@ mod tests {
         bad.first_name = " ".into();
         bad.date_of_birth = "2030-01-01".into();
         bad.email = Some("nope".into());
-        bad.phones.push(PhoneInput {
-            kind: PhoneKind::Home,
-            number: "(512) 555-0123".into(),
-        });
+        bad.phones.push(PhoneInput { kind: PhoneKind::Home, number: "(512) 555-0123".into() });
         let errors = PatientDetails::parse(&bad, date!(2026 - 12 - 04)).unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            ["first_name", "date_of_birth", "email", "phones[1].number"]
-        );
+        assert_eq!(fields, ["first_name", "date_of_birth", "email", "phones[1].number"]);
     }
 
     #[test]

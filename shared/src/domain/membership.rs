@@ -34,11 +34,7 @@ pub struct Enrollment {
     pub member_id: MemberId,
     #[serde(with = "date_format::iso")]
     pub start_date: Date,
-    #[serde(
-        default,
-        with = "date_format::iso::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "date_format::iso::option", skip_serializing_if = "Option::is_none")]
     pub end_date: Option<Date>,
 }
 
@@ -56,19 +52,11 @@ pub struct Membership {
     /// What one billing period costs.
     pub amount: Money,
     pub billing_period: BillingPeriod,
-    #[serde(
-        default,
-        with = "date_format::iso::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "date_format::iso::option", skip_serializing_if = "Option::is_none")]
     pub next_bill_date: Option<Date>,
     #[serde(with = "date_format::iso")]
     pub start_date: Date,
-    #[serde(
-        default,
-        with = "date_format::iso::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "date_format::iso::option", skip_serializing_if = "Option::is_none")]
     pub end_date: Option<Date>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -80,10 +68,8 @@ pub struct Membership {
 impl Membership {
     /// Current memberships are shown first; the rest are "previous".
     pub fn is_current(&self, today: Date) -> bool {
-        let live = matches!(
-            self.status,
-            MembershipStatus::Active | MembershipStatus::Pending | MembershipStatus::Paused
-        );
+        let live =
+            matches!(self.status, MembershipStatus::Active | MembershipStatus::Pending | MembershipStatus::Paused);
         live && self.end_date.is_none_or(|end| end >= today)
     }
 
@@ -176,27 +162,15 @@ impl MembershipDetails {
                 f.push(FieldError::new("end_date", "must not be before start_date"));
             }
         }
-        let ended = matches!(
-            input.status,
-            MembershipStatus::Ended | MembershipStatus::Cancelled
-        );
+        let ended = matches!(input.status, MembershipStatus::Ended | MembershipStatus::Cancelled);
         if ended && matches!(end, Some(None)) {
-            f.push(FieldError::new(
-                "end_date",
-                "is required when the membership has ended or was cancelled",
-            ));
+            f.push(FieldError::new("end_date", "is required when the membership has ended or was cancelled"));
         }
         if ended && matches!(next_bill, Some(Some(_))) {
-            f.push(FieldError::new(
-                "next_bill_date",
-                "must be empty when the membership has ended or was cancelled",
-            ));
+            f.push(FieldError::new("next_bill_date", "must be empty when the membership has ended or was cancelled"));
         }
         if input.enrollments.is_empty() {
-            f.push(FieldError::new(
-                "enrollments",
-                "must enrol at least one member",
-            ));
+            f.push(FieldError::new("enrollments", "must enrol at least one member"));
         }
         let mut enrollments: Vec<Enrollment> = Vec::with_capacity(input.enrollments.len());
         for (i, e) in input.enrollments.iter().enumerate() {
@@ -209,42 +183,23 @@ impl MembershipDetails {
             let e_end = optional_date(&mut f, &at("end_date"), &e.end_date);
             if let (Some(Some(es)), Some(s)) = (e_start, start) {
                 if es < s {
-                    f.push(FieldError::new(
-                        at("start_date"),
-                        "must not be before the membership's start_date",
-                    ));
+                    f.push(FieldError::new(at("start_date"), "must not be before the membership's start_date"));
                 }
             }
             if let (Some(Some(es)), Some(Some(ee))) = (e_start, e_end) {
                 if ee < es {
-                    f.push(FieldError::new(
-                        at("end_date"),
-                        "must not be before its start_date",
-                    ));
+                    f.push(FieldError::new(at("end_date"), "must not be before its start_date"));
                 }
             }
-            if let (Some(id), Some(Some(start_date)), Some(end_date)) = (member_id, e_start, e_end)
-            {
+            if let (Some(id), Some(Some(start_date)), Some(end_date)) = (member_id, e_start, e_end) {
                 if enrollments.iter().any(|x| x.member_id == id) {
                     f.push(FieldError::new(at("member_id"), "is enrolled twice"));
                 } else {
-                    enrollments.push(Enrollment {
-                        member_id: id,
-                        start_date,
-                        end_date,
-                    });
+                    enrollments.push(Enrollment { member_id: id, start_date, end_date });
                 }
             }
         }
-        match (
-            external_id,
-            plan_name,
-            owner_id,
-            amount,
-            start,
-            end,
-            next_bill,
-        ) {
+        match (external_id, plan_name, owner_id, amount, start, end, next_bill) {
             (
                 Some(external_id),
                 Some(plan_name),
@@ -309,11 +264,7 @@ mod tests {
             status: MembershipStatus::Active,
             owner_id: "mbr_owner".into(),
             enrollments: vec![
-                EnrollmentInput {
-                    member_id: "mbr_owner".into(),
-                    start_date: None,
-                    end_date: None,
-                },
+                EnrollmentInput { member_id: "mbr_owner".into(), start_date: None, end_date: None },
                 EnrollmentInput {
                     member_id: "mbr_child".into(),
                     start_date: Some("2026-02-01".into()),
@@ -371,15 +322,7 @@ mod tests {
         });
         let errors = MembershipDetails::parse(&i).unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            [
-                "end_date",
-                "next_bill_date",
-                "enrollments[2].start_date",
-                "enrollments[2].member_id"
-            ]
-        );
+        assert_eq!(fields, ["end_date", "next_bill_date", "enrollments[2].start_date", "enrollments[2].member_id"]);
     }
 
     #[test]

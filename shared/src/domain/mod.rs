@@ -2,7 +2,9 @@
 //! constructors (`parse`) are the only way in, and deserialisation goes through them.
 
 pub mod access;
+pub mod audit;
 pub mod contact;
+pub mod household;
 pub mod ids;
 pub mod member;
 pub mod membership;
@@ -34,10 +36,7 @@ impl std::error::Error for FieldError {}
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 
     /// The same error one level deeper, e.g. `postal_code` under `address`.
@@ -81,8 +80,7 @@ impl Fields {
         match result {
             Ok(value) => Some(value),
             Err(errors) => {
-                self.errors
-                    .extend(errors.into_iter().map(|e| e.under(name)));
+                self.errors.extend(errors.into_iter().map(|e| e.under(name)));
                 None
             }
         }
@@ -113,10 +111,7 @@ pub fn text(value: &str, max: usize) -> Result<String, FieldError> {
         return Err(FieldError::new("", "must not be empty"));
     }
     if trimmed.chars().count() > max {
-        return Err(FieldError::new(
-            "",
-            format!("must be at most {max} characters"),
-        ));
+        return Err(FieldError::new("", format!("must be at most {max} characters")));
     }
     if trimmed.chars().any(char::is_control) {
         return Err(FieldError::new("", "must not contain control characters"));
@@ -126,11 +121,8 @@ pub fn text(value: &str, max: usize) -> Result<String, FieldError> {
 
 /// Parses a calendar date written as `YYYY-MM-DD`.
 pub fn date(value: &str) -> Result<time::Date, FieldError> {
-    time::Date::parse(
-        value,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .map_err(|_| FieldError::new("", "must be a date written as YYYY-MM-DD"))
+    time::Date::parse(value, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| FieldError::new("", "must be a date written as YYYY-MM-DD"))
 }
 
 /// Serde helpers that write dates as `YYYY-MM-DD`.

@@ -9,9 +9,7 @@ use rust_decimal::Decimal;
 use super::FieldError;
 
 /// A non-negative amount in the practice currency, with exactly two decimal places.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Money(Decimal);
 
@@ -20,9 +18,7 @@ impl utoipa::PartialSchema for Money {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .pattern(Some(r"^\d{1,9}(\.\d{1,2})?$"))
-            .description(Some(
-                "Amount in the practice currency, as a decimal string with two places",
-            ))
+            .description(Some("Amount in the practice currency, as a decimal string with two places"))
             .examples([serde_json::json!("49.00")])
             .into()
     }
@@ -45,16 +41,12 @@ impl Money {
             && !v.starts_with('.')
             && !v.ends_with('.');
         if !well_formed {
-            return Err(FieldError::new(
-                "",
-                "must be a non-negative amount written like \"49.00\"",
-            ));
+            return Err(FieldError::new("", "must be a non-negative amount written like \"49.00\""));
         }
         if v.split_once('.').is_some_and(|(_, frac)| frac.len() > 2) {
             return Err(FieldError::new("", "must have at most two decimal places"));
         }
-        let d = Decimal::from_str(v)
-            .map_err(|_| FieldError::new("", "must be an amount written like \"49.00\""))?;
+        let d = Decimal::from_str(v).map_err(|_| FieldError::new("", "must be an amount written like \"49.00\""))?;
         Self::from_decimal(d)
     }
 
@@ -67,10 +59,7 @@ impl Money {
             return Err(FieldError::new("", "must have at most two decimal places"));
         }
         if d > MAX {
-            return Err(FieldError::new(
-                "",
-                "is larger than any amount the portal accepts",
-            ));
+            return Err(FieldError::new("", "is larger than any amount the portal accepts"));
         }
         let mut d = d.abs();
         d.rescale(2);
@@ -92,16 +81,12 @@ impl Money {
     }
 
     pub fn checked_add(self, other: Money) -> Option<Money> {
-        self.0
-            .checked_add(other.0)
-            .and_then(|d| Money::from_decimal(d).ok())
+        self.0.checked_add(other.0).and_then(|d| Money::from_decimal(d).ok())
     }
 
     /// `None` when the result would be negative.
     pub fn checked_sub(self, other: Money) -> Option<Money> {
-        self.0
-            .checked_sub(other.0)
-            .and_then(|d| Money::from_decimal(d).ok())
+        self.0.checked_sub(other.0).and_then(|d| Money::from_decimal(d).ok())
     }
 }
 
@@ -136,10 +121,7 @@ impl Currency {
         if v.len() == 3 && v.bytes().all(|b| b.is_ascii_uppercase()) {
             Ok(Self(v.to_owned()))
         } else {
-            Err(FieldError::new(
-                "",
-                "must be a three-letter ISO 4217 code such as USD",
-            ))
+            Err(FieldError::new("", "must be a three-letter ISO 4217 code such as USD"))
         }
     }
 
@@ -175,9 +157,7 @@ mod tests {
 
     #[test]
     fn malformed_negative_and_three_place_amounts_are_rejected() {
-        for bad in [
-            "", "-1", "1.234", "abc", "1e3", ".5", "5.", "1.2.3", "NaN", "1,00",
-        ] {
+        for bad in ["", "-1", "1.234", "abc", "1e3", ".5", "5.", "1.2.3", "NaN", "1,00"] {
             assert!(Money::parse(bad).is_err(), "{bad} should be rejected");
         }
         assert!(Money::parse("100000000").is_err());

@@ -20,10 +20,7 @@ impl TimeZoneName {
         if !v.is_empty() && v.len() <= 64 && jiff::tz::TimeZone::get(v).is_ok() {
             Ok(Self(v.to_owned()))
         } else {
-            Err(FieldError::new(
-                "",
-                "must be an IANA time zone such as America/Chicago",
-            ))
+            Err(FieldError::new("", "must be an IANA time zone such as America/Chicago"))
         }
     }
 
@@ -39,8 +36,7 @@ impl TimeZoneName {
             .to_zoned(zone)
             .date();
         let month = time::Month::try_from(local.month() as u8).unwrap_or(time::Month::January);
-        Date::from_calendar_date(local.year().into(), month, local.day() as u8)
-            .unwrap_or(now.date())
+        Date::from_calendar_date(local.year().into(), month, local.day() as u8).unwrap_or(now.date())
     }
 }
 
@@ -81,11 +77,7 @@ pub struct PracticeInput {
 }
 
 impl Practice {
-    pub fn parse(
-        id: PracticeId,
-        input: &PracticeInput,
-        now: OffsetDateTime,
-    ) -> Result<Self, Vec<FieldError>> {
+    pub fn parse(id: PracticeId, input: &PracticeInput, now: OffsetDateTime) -> Result<Self, Vec<FieldError>> {
         let mut f = Fields::new();
         let name = f.take("name", text(&input.name, 120));
         let time_zone = f.take("time_zone", TimeZoneName::parse(&input.time_zone));
@@ -93,21 +85,9 @@ impl Practice {
         let phone = f.take("contact_phone", PhoneNumber::parse(&input.contact_phone));
         let email = f.take("contact_email", Email::parse(&input.contact_email));
         match (name, time_zone, currency, phone, email) {
-            (
-                Some(name),
-                Some(time_zone),
-                Some(currency),
-                Some(contact_phone),
-                Some(contact_email),
-            ) => Ok(Practice {
-                id,
-                name,
-                time_zone,
-                currency,
-                contact_phone,
-                contact_email,
-                created_at: now,
-            }),
+            (Some(name), Some(time_zone), Some(currency), Some(contact_phone), Some(contact_email)) => {
+                Ok(Practice { id, name, time_zone, currency, contact_phone, contact_email, created_at: now })
+            }
             _ => Err(f.finish().expect_err("a field failed")),
         }
     }
@@ -134,14 +114,8 @@ mod tests {
     fn today_follows_the_practice_time_zone() {
         let tz = TimeZoneName::parse("America/Chicago").unwrap();
         // 03:00 UTC on the 2nd is still the evening of the 1st in Chicago.
-        assert_eq!(
-            tz.date_at(datetime!(2026-03-02 03:00 UTC)),
-            date!(2026 - 03 - 01)
-        );
-        assert_eq!(
-            tz.date_at(datetime!(2026-03-02 07:00 UTC)),
-            date!(2026 - 03 - 02)
-        );
+        assert_eq!(tz.date_at(datetime!(2026-03-02 03:00 UTC)), date!(2026 - 03 - 01));
+        assert_eq!(tz.date_at(datetime!(2026-03-02 07:00 UTC)), date!(2026 - 03 - 02));
     }
 
     #[test]

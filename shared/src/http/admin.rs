@@ -17,19 +17,10 @@ use crate::services::admin::{self, AccessEmailSent, AdminMembership, Patient};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/admin/patients", post(create_patient))
-        .route(
-            "/v1/admin/patients/{id}",
-            get(show_patient).put(update_patient),
-        )
-        .route(
-            "/v1/admin/patients/{id}/access-email",
-            post(send_access_email),
-        )
+        .route("/v1/admin/patients/{id}", get(show_patient).put(update_patient))
+        .route("/v1/admin/patients/{id}/access-email", post(send_access_email))
         .route("/v1/admin/memberships", post(create_membership))
-        .route(
-            "/v1/admin/memberships/{id}",
-            get(show_membership).put(update_membership),
-        )
+        .route("/v1/admin/memberships/{id}", get(show_membership).put(update_membership))
 }
 
 fn member_id(id: &str) -> Result<MemberId, Problem> {
@@ -53,10 +44,7 @@ pub async fn create_patient(
     Admin(admin): Admin,
     Json(body): Json<PatientInput>,
 ) -> Result<(StatusCode, axum::Json<Patient>), Problem> {
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(admin::create_patient(&ctx, &admin, &body).await?),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(admin::create_patient(&ctx, &admin, &body).await?)))
 }
 
 /// A patient of the calling practice.
@@ -71,9 +59,7 @@ pub async fn show_patient(
     Admin(admin): Admin,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Patient>, Problem> {
-    Ok(axum::Json(
-        admin::get_patient(&ctx, &admin, &member_id(&id)?).await?,
-    ))
+    Ok(axum::Json(admin::get_patient(&ctx, &admin, &member_id(&id)?).await?))
 }
 
 /// Replace a patient's details (name and date of birth included: the practice owns them).
@@ -92,9 +78,7 @@ pub async fn update_patient(
     Path(id): Path<String>,
     Json(body): Json<PatientInput>,
 ) -> Result<axum::Json<Patient>, Problem> {
-    Ok(axum::Json(
-        admin::update_patient(&ctx, &admin, &member_id(&id)?, &body).await?,
-    ))
+    Ok(axum::Json(admin::update_patient(&ctx, &admin, &member_id(&id)?, &body).await?))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -123,8 +107,7 @@ pub async fn send_access_email(
     Path(id): Path<String>,
     Json(body): Json<AccessEmailBody>,
 ) -> Result<(StatusCode, axum::Json<AccessEmailSent>), Problem> {
-    let sent =
-        admin::send_access_email(&ctx, &admin, &member_id(&id)?, body.next.as_deref()).await?;
+    let sent = admin::send_access_email(&ctx, &admin, &member_id(&id)?, body.next.as_deref()).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(sent)))
 }
 
@@ -140,10 +123,7 @@ pub async fn create_membership(
     Admin(admin): Admin,
     Json(body): Json<MembershipInput>,
 ) -> Result<(StatusCode, axum::Json<AdminMembership>), Problem> {
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(admin::create_membership(&ctx, &admin, &body).await?),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(admin::create_membership(&ctx, &admin, &body).await?)))
 }
 
 /// A membership of the calling practice.
@@ -158,9 +138,7 @@ pub async fn show_membership(
     Admin(admin): Admin,
     Path(id): Path<String>,
 ) -> Result<axum::Json<AdminMembership>, Problem> {
-    Ok(axum::Json(
-        admin::get_membership(&ctx, &admin, &membership_id(&id)?).await?,
-    ))
+    Ok(axum::Json(admin::get_membership(&ctx, &admin, &membership_id(&id)?).await?))
 }
 
 /// Replace a membership (plan, status, members and their dates, amount, billing).
@@ -179,7 +157,5 @@ pub async fn update_membership(
     Path(id): Path<String>,
     Json(body): Json<MembershipInput>,
 ) -> Result<axum::Json<AdminMembership>, Problem> {
-    Ok(axum::Json(
-        admin::update_membership(&ctx, &admin, &membership_id(&id)?, &body).await?,
-    ))
+    Ok(axum::Json(admin::update_membership(&ctx, &admin, &membership_id(&id)?, &body).await?))
 }

@@ -50,36 +50,22 @@ pub struct CodeRequestBody {
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many codes requested", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn request_code(
-    State(ctx): State<AppState>,
-    Json(body): Json<CodeRequestBody>,
-) -> Result<Response, Problem> {
+pub async fn request_code(State(ctx): State<AppState>, Json(body): Json<CodeRequestBody>) -> Result<Response, Problem> {
     let request = match (body.link_token, body.practice_id, body.email) {
         (Some(token), None, None) => CodeRequest::Link { token },
         (None, practice_id, email) => {
             let required = || FieldError::new("", "is required (or send link_token instead)");
             let mut f = Fields::new();
-            let practice_id = f.take(
-                "practice_id",
-                practice_id
-                    .ok_or_else(required)
-                    .and_then(|p| PracticeId::parse(p.trim())),
-            );
-            let email = f.take(
-                "email",
-                email.ok_or_else(required).and_then(|e| Email::parse(&e)),
-            );
+            let practice_id =
+                f.take("practice_id", practice_id.ok_or_else(required).and_then(|p| PracticeId::parse(p.trim())));
+            let email = f.take("email", email.ok_or_else(required).and_then(|e| Email::parse(&e)));
             match (practice_id, email) {
                 (Some(practice_id), Some(email)) => CodeRequest::Email { practice_id, email },
                 _ => return Err(Error::Validation(f.finish().err().unwrap_or_default()).into()),
             }
         }
         (Some(_), _, _) => {
-            return Err(Error::field(
-                "link_token",
-                "send either link_token, or practice_id and email, not both",
-            )
-            .into())
+            return Err(Error::field("link_token", "send either link_token, or practice_id and email, not both").into())
         }
     };
     let sent = access::request_code(&ctx, request).await?;
@@ -121,19 +107,16 @@ pub async fn create_session(
     let member_id = body
         .member_id
         .as_deref()
-        .map(|m| {
-            MemberId::parse(m.trim()).map_err(|e| Error::Validation(vec![e.under("member_id")]))
-        })
+        .map(|m| MemberId::parse(m.trim()).map_err(|e| Error::Validation(vec![e.under("member_id")])))
         .transpose()?;
     let outcome = match (body.challenge_id, body.code, body.selection_token) {
         (Some(challenge), Some(code), None) => {
-            let challenge = ChallengeId::parse(challenge.trim())
-                .map_err(|e| Error::Validation(vec![e.under("challenge_id")]))?;
+            let challenge =
+                ChallengeId::parse(challenge.trim()).map_err(|e| Error::Validation(vec![e.under("challenge_id")]))?;
             access::verify_code(&ctx, &challenge, &code, member_id.as_ref()).await?
         }
         (None, None, Some(selection)) => {
-            let member = member_id
-                .ok_or_else(|| Error::field("member_id", "is required with selection_token"))?;
+            let member = member_id.ok_or_else(|| Error::field("member_id", "is required with selection_token"))?;
             SignIn::Session(access::choose_member(&ctx, &selection, &member).await?)
         }
         (Some(_), None, None) => return Err(Error::field("code", "is required").into()),
@@ -169,9 +152,7 @@ pub async fn refresh_session(
     State(ctx): State<AppState>,
     Json(body): Json<RefreshBody>,
 ) -> Result<axum::Json<SessionTokens>, Problem> {
-    Ok(axum::Json(
-        access::refresh(&ctx, &body.refresh_token).await?,
-    ))
+    Ok(axum::Json(access::refresh(&ctx, &body.refresh_token).await?))
 }
 
 /// Sign out: the session's access and refresh tokens stop working at once.
@@ -180,10 +161,7 @@ pub async fn refresh_session(
         (status = 204, description = "Signed out"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn end_session(
-    State(ctx): State<AppState>,
-    Member(caller): Member,
-) -> Result<StatusCode, Problem> {
+pub async fn end_session(State(ctx): State<AppState>, Member(caller): Member) -> Result<StatusCode, Problem> {
     access::logout(&ctx, &caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }

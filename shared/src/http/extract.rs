@@ -16,10 +16,7 @@ use crate::services::{self, AdminCaller, Caller, Error};
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 /// The signed-in member (a valid access token whose session is live).
@@ -28,10 +25,7 @@ pub struct Member(pub Caller);
 impl FromRequestParts<AppState> for Member {
     type Rejection = Problem;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or(Error::Unauthenticated("sign in to use the portal"))?;
         Ok(Member(services::access::authenticate(state, token).await?))
     }
@@ -43,13 +37,8 @@ pub struct Admin(pub AdminCaller);
 impl FromRequestParts<AppState> for Admin {
     type Rejection = Problem;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let key = bearer(parts).ok_or(Error::Unauthenticated(
-            "send the practice API key as a Bearer token",
-        ))?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let key = bearer(parts).ok_or(Error::Unauthenticated("send the practice API key as a Bearer token"))?;
         Ok(Admin(services::admin::authenticate(state, key).await?))
     }
 }
@@ -80,16 +69,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 "Send the body as JSON with `Content-Type: application/json`.",
             ));
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e: BytesRejection| {
-                Problem::new(
-                    e.status(),
-                    "unreadable-body",
-                    "Unreadable body",
-                    e.body_text(),
-                )
-            })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
+            Problem::new(e.status(), "unreadable-body", "Unreadable body", e.body_text())
+        })?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -109,34 +91,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             );
         }
         let message = inner.to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
         // A missing field is named in the message, one level below the path where it was missed.
-        let named = message
-            .split('`')
-            .nth(1)
-            .filter(|_| message.starts_with("missing field"));
+        let named = message.split('`').nth(1).filter(|_| message.starts_with("missing field"));
         let field = match (path.as_str(), named) {
             (".", Some(name)) => name.to_owned(),
             (p, Some(name)) => format!("{p}.{name}"),
             (p, None) => p.to_owned(),
         };
-        Problem::validation(vec![FieldError::new(
-            if field == "." { String::new() } else { field },
-            message,
-        )])
+        Problem::validation(vec![FieldError::new(if field == "." { String::new() } else { field }, message)])
     })
 }
 
 /// Parses an id from a path. An id that cannot exist is simply not found:
 /// the answer does not tell a malformed id from another member's.
-pub fn path_id<T>(
-    value: &str,
-    parse: fn(&str) -> Result<T, FieldError>,
-    what: &'static str,
-) -> Result<T, Problem> {
+pub fn path_id<T>(value: &str, parse: fn(&str) -> Result<T, FieldError>, what: &'static str) -> Result<T, Problem> {
     parse(value).map_err(|_| Problem::not_found(what))
 }

@@ -23,10 +23,7 @@ pub fn routes() -> Router<AppState> {
         (status = 200, body = Me),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn show_me(
-    State(ctx): State<AppState>,
-    Member(caller): Member,
-) -> Result<axum::Json<Me>, Problem> {
+pub async fn show_me(State(ctx): State<AppState>, Member(caller): Member) -> Result<axum::Json<Me>, Problem> {
     Ok(axum::Json(members::me(&ctx, &caller).await?))
 }
 

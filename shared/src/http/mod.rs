@@ -62,9 +62,7 @@ pub fn router(group: Group, state: AppState) -> Router {
 
 /// Every group in one router, as API Gateway routes them (local server, tests).
 pub fn app(state: AppState) -> Router {
-    let routes = Group::ALL
-        .into_iter()
-        .fold(Router::new(), |r, g| r.merge(g.routes()));
+    let routes = Group::ALL.into_iter().fold(Router::new(), |r, g| r.merge(g.routes()));
     finish(routes, state)
 }
 
@@ -82,11 +80,7 @@ async fn no_route(request: Request) -> Problem {
         StatusCode::NOT_FOUND,
         "no-route",
         "No such route",
-        format!(
-            "There is no route for {} {}.",
-            request.method(),
-            request.uri().path()
-        ),
+        format!("There is no route for {} {}.", request.method(), request.uri().path()),
     )
 }
 
@@ -95,11 +89,7 @@ async fn method_not_allowed(request: Request) -> Problem {
         StatusCode::METHOD_NOT_ALLOWED,
         "method-not-allowed",
         "Method not allowed",
-        format!(
-            "{} is not allowed on {}.",
-            request.method(),
-            request.uri().path()
-        ),
+        format!("{} is not allowed on {}.", request.method(), request.uri().path()),
     )
 }
 
@@ -109,10 +99,7 @@ async fn method_not_allowed(request: Request) -> Problem {
 struct RouteName(String);
 
 async fn mark_route(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let mut response = next.run(request).await;
     if let Some(route) = route {
         response.extensions_mut().insert(RouteName(route));
@@ -122,9 +109,7 @@ async fn mark_route(request: Request, next: Next) -> Response {
 
 fn request_id(request: &Request) -> String {
     if let Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) =
-        request
-            .extensions()
-            .get::<lambda_http::request::RequestContext>()
+        request.extensions().get::<lambda_http::request::RequestContext>()
     {
         if let Some(id) = &ctx.request_id {
             return id.clone();
@@ -134,11 +119,7 @@ fn request_id(request: &Request) -> String {
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            v.len() <= 64
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
         .map(str::to_owned)
         .unwrap_or_else(|| {
             let mut b = [0u8; 8];
@@ -154,11 +135,7 @@ async fn observe(request: Request, next: Next) -> Response {
     let id = request_id(&request);
     let method = request.method().clone();
     let mut response = next.run(request).await.into_response();
-    let route = response
-        .extensions()
-        .get::<RouteName>()
-        .map(|r| r.0.clone())
-        .unwrap_or_else(|| "unmatched".into());
+    let route = response.extensions().get::<RouteName>().map(|r| r.0.clone()).unwrap_or_else(|| "unmatched".into());
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(request_id = %id, method = %method, route = %route, status, latency_ms, "request");
@@ -167,9 +144,6 @@ async fn observe(request: Request, next: Next) -> Response {
         headers.insert("x-request-id", v);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }

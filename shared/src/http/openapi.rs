@@ -61,8 +61,5 @@ struct ApiDoc;
 /// The document as JSON (built once).
 pub fn document() -> serde_json::Value {
     static DOC: OnceLock<serde_json::Value> = OnceLock::new();
-    DOC.get_or_init(|| {
-        serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises")
-    })
-    .clone()
+    DOC.get_or_init(|| serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises")).clone()
 }

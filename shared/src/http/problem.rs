@@ -35,12 +35,7 @@ fn problem_type<S: serde::Serializer>(slug: &&'static str, s: S) -> Result<S::Ok
 }
 
 impl Problem {
-    pub fn new(
-        status: StatusCode,
-        slug: &'static str,
-        title: &'static str,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
         Problem {
             kind: slug,
             title,
@@ -59,22 +54,12 @@ impl Problem {
         };
         Problem {
             errors,
-            ..Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation-failed",
-                "Invalid request",
-                detail,
-            )
+            ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed", "Invalid request", detail)
         }
     }
 
     pub fn not_found(what: &str) -> Self {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "Not found",
-            format!("No such {what}."),
-        )
+        Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", format!("No such {what}."))
     }
 }
 

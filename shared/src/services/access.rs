@@ -6,9 +6,8 @@ use time::OffsetDateTime;
 use super::{Caller, CodeRejection, Ctx, Error, Result};
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
 use crate::domain::access::{
-    code_from_random, normalise_code, AccessLink, Challenge, ChallengeOrigin, CodeCheck,
-    RateWindow, Session, ACCESS_TOKEN_TTL, CODES_PER_EMAIL, CODES_PER_LINK, CODE_TTL,
-    SELECTION_TTL, SESSION_TTL,
+    code_from_random, normalise_code, AccessLink, Challenge, ChallengeOrigin, CodeCheck, OneTimeCode, RateWindow,
+    Session, ACCESS_TOKEN_TTL, CODES_PER_EMAIL, CODES_PER_LINK, SELECTION_TTL, SESSION_TTL,
 };
 use crate::domain::contact::Email;
 use crate::domain::ids::{ChallengeId, MemberId, PracticeId, SessionId};
@@ -24,10 +23,7 @@ pub enum CodeRequest {
     /// The token from an access link the practice emailed.
     Link { token: String },
     /// The practice and the email address on file.
-    Email {
-        practice_id: PracticeId,
-        email: Email,
-    },
+    Email { practice_id: PracticeId, email: Email },
 }
 
 /// The answer to a code request. It is the same whether or not the address is known.
@@ -88,9 +84,7 @@ pub enum SignIn {
 }
 
 fn email_rate_key(ctx: &Ctx, practice: &PracticeId, email: &Email) -> Result<String> {
-    Ok(ctx
-        .pepper()?
-        .hash(&["rate-email", practice.as_str(), email.as_str()]))
+    Ok(ctx.pepper()?.hash(&["rate-email", practice.as_str(), email.as_str()]))
 }
 
 fn code_hash(ctx: &Ctx, challenge: &ChallengeId, code: &str) -> Result<String> {
@@ -103,11 +97,7 @@ async fn hit_rate_limit(ctx: &Ctx, scope: RateScope, key: &str, limit: u32) -> R
         let now = ctx.clock.now();
         let current = ctx.store.get_rate_window(scope, key).await?;
         match RateWindow::hit(current.as_ref(), limit, now) {
-            Err(wait) => {
-                return Err(Error::RateLimited {
-                    retry_after_secs: wait.whole_seconds().max(1) as u64,
-                })
-            }
+            Err(wait) => return Err(Error::RateLimited { retry_after_secs: wait.whole_seconds().max(1) as u64 }),
             Ok(next) => match ctx.store.put_rate_window(scope, key, &next).await {
                 Ok(()) => return Ok(()),
                 Err(StoreError::Conflict) => continue,
@@ -115,9 +105,7 @@ async fn hit_rate_limit(ctx: &Ctx, scope: RateScope, key: &str, limit: u32) -> R
             },
         }
     }
-    Err(Error::RateLimited {
-        retry_after_secs: 1,
-    })
+    Err(Error::RateLimited { retry_after_secs: 1 })
 }
 
 fn new_code(ctx: &Ctx) -> String {
@@ -147,63 +135,30 @@ pub async fn request_code(ctx: &Ctx, request: CodeRequest) -> Result<CodeSent> {
     let (practice_id, email, candidates, origin, next) = match request {
         CodeRequest::Link { token } => {
             let token_hash = sha256_hex(token.trim().as_bytes());
-            let link = ctx
-                .store
-                .get_link(&token_hash)
-                .await?
-                .filter(|l| l.is_live(now))
-                .ok_or(Error::LinkInvalid)?;
+            let link = ctx.store.get_link(&token_hash).await?.filter(|l| l.is_live(now)).ok_or(Error::LinkInvalid)?;
             hit_rate_limit(ctx, RateScope::Link, &token_hash, CODES_PER_LINK).await?;
-            let member = ctx
-                .store
-                .get_member(&link.practice_id, &link.member_id)
-                .await?
-                .ok_or(Error::LinkInvalid)?;
+            let member = ctx.store.get_member(&link.practice_id, &link.member_id).await?.ok_or(Error::LinkInvalid)?;
             let email = member.email.clone().ok_or(Error::LinkInvalid)?;
-            (
-                link.practice_id,
-                email,
-                vec![member.id],
-                ChallengeOrigin::Link,
-                link.next,
-            )
+            (link.practice_id, email, vec![member.id], ChallengeOrigin::Link, link.next)
         }
         CodeRequest::Email { practice_id, email } => {
             let candidates = ctx.store.members_with_email(&practice_id, &email).await?;
-            (
-                practice_id,
-                email,
-                candidates.into_iter().map(|m| m.id).collect(),
-                ChallengeOrigin::Email,
-                None,
-            )
+            (practice_id, email, candidates.into_iter().map(|m| m.id).collect(), ChallengeOrigin::Email, None)
         }
     };
-    let practice = ctx
-        .store
-        .get_practice(&practice_id)
-        .await?
-        .ok_or(Error::NotFound("practice"))?;
-    hit_rate_limit(
-        ctx,
-        RateScope::Email,
-        &email_rate_key(ctx, &practice_id, &email)?,
-        CODES_PER_EMAIL,
-    )
-    .await?;
+    let practice = ctx.store.get_practice(&practice_id).await?.ok_or(Error::NotFound("practice"))?;
+    hit_rate_limit(ctx, RateScope::Email, &email_rate_key(ctx, &practice_id, &email)?, CODES_PER_EMAIL).await?;
 
     let id = ChallengeId::from_random(ctx.random.bytes16());
     let code = new_code(ctx);
     let challenge = Challenge {
-        code_hash: pepper.hash(&["code", id.as_str(), &code]),
+        code: OneTimeCode::new(pepper.hash(&["code", id.as_str(), &code]), now),
         id: id.clone(),
         practice_id,
         origin: origin.clone(),
         candidates,
-        expires_at: now + CODE_TTL,
-        failed_tries: 0,
-        verified_at: None,
         selection_hash: None,
+        selection_expires_at: None,
         selection_used: false,
         next: next.clone(),
         version: 0,
@@ -211,14 +166,12 @@ pub async fn request_code(ctx: &Ctx, request: CodeRequest) -> Result<CodeSent> {
     ctx.store.create_challenge(&challenge).await?;
     // Unknown addresses get a challenge no code can open, and no mail.
     if !challenge.candidates.is_empty() {
-        ctx.mailer()?
-            .send(code_mail(email.clone(), &code, &practice.name))
-            .await?;
+        ctx.mailer()?.send(code_mail(email.clone(), &code, &practice.name)).await?;
     }
     let from_link = origin == ChallengeOrigin::Link;
     Ok(CodeSent {
         challenge_id: id,
-        expires_at: challenge.expires_at,
+        expires_at: challenge.code.expires_at,
         sent_to: from_link.then(|| email.masked()),
         next,
     })
@@ -232,16 +185,11 @@ pub async fn verify_code(
     code: &str,
     member_id: Option<&MemberId>,
 ) -> Result<SignIn> {
-    let code = normalise_code(code)
-        .ok_or_else(|| Error::field("code", "must be the 6-digit code from the email"))?;
+    let code = normalise_code(code).ok_or_else(|| Error::field("code", "must be the 6-digit code from the email"))?;
     for _ in 0..RETRIES {
         let now = ctx.clock.now();
-        let challenge = ctx
-            .store
-            .get_challenge(challenge_id)
-            .await?
-            .ok_or(Error::Code(CodeRejection::Expired))?;
-        let right = constant_time_eq(&code_hash(ctx, challenge_id, &code)?, &challenge.code_hash);
+        let challenge = ctx.store.get_challenge(challenge_id).await?.ok_or(Error::Code(CodeRejection::Expired))?;
+        let right = constant_time_eq(&code_hash(ctx, challenge_id, &code)?, &challenge.code.code_hash);
         // Choosing someone the mailbox does not serve counts as a wrong try.
         let chosen_ok = member_id.is_none_or(|m| challenge.candidates.contains(m));
         let (mut next, outcome) = challenge.attempt(right && chosen_ok, now);
@@ -254,7 +202,7 @@ pub async fn verify_code(
         let selection = if outcome == CodeCheck::Accepted && chosen.is_none() {
             let token = random_token(ctx.random.as_ref());
             next.selection_hash = Some(sha256_hex(token.as_bytes()));
-            next.expires_at = now + SELECTION_TTL;
+            next.selection_expires_at = Some(now + SELECTION_TTL);
             Some(token)
         } else {
             None
@@ -266,23 +214,18 @@ pub async fn verify_code(
         }
         return match outcome {
             CodeCheck::Accepted => match (chosen, selection) {
-                (Some(member), _) => Ok(SignIn::Session(
-                    open_session(ctx, &next.practice_id, &member, next.next.clone()).await?,
-                )),
+                (Some(member), _) => {
+                    Ok(SignIn::Session(open_session(ctx, &next.practice_id, &member, next.next.clone()).await?))
+                }
                 (None, Some(selection_token)) => {
-                    let mut members = ctx
-                        .store
-                        .get_members(&next.practice_id, &next.candidates)
-                        .await?;
+                    let mut members = ctx.store.get_members(&next.practice_id, &next.candidates).await?;
                     members.sort_by(|a, b| (&a.first_name, &a.id).cmp(&(&b.first_name, &b.id)));
                     Ok(SignIn::ChooseMember(ChooseMember {
                         selection_token: format!("{}.{selection_token}", next.id),
                         members: members.into_iter().map(choice).collect(),
                     }))
                 }
-                (None, None) => Err(Error::Internal(
-                    "accepted code without a member or a selection".into(),
-                )),
+                (None, None) => Err(Error::Internal("accepted code without a member or a selection".into())),
             },
             CodeCheck::Wrong { remaining } => Err(Error::Code(CodeRejection::Wrong { remaining })),
             CodeCheck::Locked => Err(Error::Code(CodeRejection::Locked)),
@@ -290,55 +233,36 @@ pub async fn verify_code(
             CodeCheck::AlreadyUsed => Err(Error::Code(CodeRejection::Used)),
         };
     }
-    Err(Error::Conflict(
-        "the code is being checked by another request; try again".into(),
-    ))
+    Err(Error::Conflict("the code is being checked by another request; try again".into()))
 }
 
 fn choice(m: Member) -> MemberChoice {
-    MemberChoice {
-        member_id: m.id,
-        first_name: m.first_name,
-        last_name: m.last_name,
-    }
+    MemberChoice { member_id: m.id, first_name: m.first_name, last_name: m.last_name }
 }
 
 /// Completes a sign-in for a shared mailbox: the chosen member, with the selection token.
-pub async fn choose_member(
-    ctx: &Ctx,
-    selection_token: &str,
-    member_id: &MemberId,
-) -> Result<SessionTokens> {
-    let invalid =
-        || Error::Unauthenticated("the selection has expired or was already used; sign in again");
+pub async fn choose_member(ctx: &Ctx, selection_token: &str, member_id: &MemberId) -> Result<SessionTokens> {
+    let invalid = || Error::Unauthenticated("the selection has expired or was already used; sign in again");
     let (id, secret) = selection_token.split_once('.').ok_or_else(invalid)?;
     let id = ChallengeId::parse(id).map_err(|_| invalid())?;
     for _ in 0..RETRIES {
         let now = ctx.clock.now();
         let challenge = ctx.store.get_challenge(&id).await?.ok_or_else(invalid)?;
-        let valid = challenge.verified_at.is_some()
+        let valid = challenge.code.used_at.is_some()
             && !challenge.selection_used
-            && now < challenge.expires_at
-            && challenge
-                .selection_hash
-                .as_deref()
-                .is_some_and(|h| constant_time_eq(h, &sha256_hex(secret.as_bytes())));
+            && challenge.selection_expires_at.is_some_and(|e| now < e)
+            && challenge.selection_hash.as_deref().is_some_and(|h| constant_time_eq(h, &sha256_hex(secret.as_bytes())));
         if !valid {
             return Err(invalid());
         }
         if !challenge.candidates.contains(member_id) {
-            return Err(Error::field(
-                "member_id",
-                "must be one of the members offered",
-            ));
+            return Err(Error::field("member_id", "must be one of the members offered"));
         }
         let mut next = challenge.clone();
         next.selection_used = true;
         next.version += 1;
         match ctx.store.update_challenge(&next).await {
-            Ok(()) => {
-                return open_session(ctx, &next.practice_id, member_id, next.next.clone()).await
-            }
+            Ok(()) => return open_session(ctx, &next.practice_id, member_id, next.next.clone()).await,
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -350,12 +274,7 @@ fn refresh_token(session: &SessionId, secret: &str) -> String {
     format!("{session}.{secret}")
 }
 
-fn tokens(
-    ctx: &Ctx,
-    session: &Session,
-    secret: &str,
-    next: Option<String>,
-) -> Result<SessionTokens> {
+fn tokens(ctx: &Ctx, session: &Session, secret: &str, next: Option<String>) -> Result<SessionTokens> {
     let now = ctx.clock.now();
     let access_token = ctx.signer()?.sign(
         session.member_id.as_str(),
@@ -381,10 +300,7 @@ async fn open_session(
     next: Option<String>,
 ) -> Result<SessionTokens> {
     // The member must still exist (a practice may have removed them since the code was sent).
-    ctx.store
-        .get_member(practice, member)
-        .await?
-        .ok_or(Error::Unauthenticated("this member can no longer sign in"))?;
+    ctx.store.get_member(practice, member).await?.ok_or(Error::Unauthenticated("this member can no longer sign in"))?;
     let now = ctx.clock.now();
     let secret = random_token(ctx.random.as_ref());
     let session = Session {
@@ -415,11 +331,7 @@ pub async fn refresh(ctx: &Ctx, refresh_token: &str) -> Result<SessionTokens> {
         return Err(ended());
     }
     if !constant_time_eq(&presented, &session.refresh_hash) {
-        if session
-            .previous_refresh_hash
-            .as_deref()
-            .is_some_and(|h| constant_time_eq(h, &presented))
-        {
+        if session.previous_refresh_hash.as_deref().is_some_and(|h| constant_time_eq(h, &presented)) {
             tracing::warn!(session = %sid, "spent refresh token presented again; session ended");
             ctx.store.delete_session(&sid).await?;
         }
@@ -458,27 +370,17 @@ pub async fn authenticate(ctx: &Ctx, bearer: &str) -> Result<Caller> {
             session_id: SessionId::parse(&claims.sid).ok()?,
         })
     };
-    let caller = parse().ok_or(Error::Unauthenticated(
-        "the access token is missing, invalid or expired",
-    ))?;
+    let caller = parse().ok_or(Error::Unauthenticated("the access token is missing, invalid or expired"))?;
     let live = ctx
         .store
         .get_session(&caller.session_id)
         .await?
-        .filter(|s| {
-            s.is_live(now) && s.practice_id == caller.practice_id && s.member_id == caller.member_id
-        });
-    live.map(|_| caller).ok_or(Error::Unauthenticated(
-        "the session has ended; sign in again",
-    ))
+        .filter(|s| s.is_live(now) && s.practice_id == caller.practice_id && s.member_id == caller.member_id);
+    live.map(|_| caller).ok_or(Error::Unauthenticated("the session has ended; sign in again"))
 }
 
 /// Records an access link for a member and returns its secret token.
-pub async fn create_link(
-    ctx: &Ctx,
-    member: &Member,
-    next: Option<String>,
-) -> Result<(String, AccessLink)> {
+pub async fn create_link(ctx: &Ctx, member: &Member, next: Option<String>) -> Result<(String, AccessLink)> {
     let now = ctx.clock.now();
     let token = random_token(ctx.random.as_ref());
     let link = AccessLink {
@@ -488,8 +390,6 @@ pub async fn create_link(
         created_at: now,
         expires_at: now + crate::domain::access::LINK_TTL,
     };
-    ctx.store
-        .put_link(&sha256_hex(token.as_bytes()), &link)
-        .await?;
+    ctx.store.put_link(&sha256_hex(token.as_bytes()), &link).await?;
     Ok((token, link))
 }

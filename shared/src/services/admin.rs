@@ -24,14 +24,8 @@ pub async fn authenticate(ctx: &Ctx, bearer: &str) -> Result<AdminCaller> {
     if !bearer.starts_with(API_KEY_PREFIX) {
         return Err(invalid);
     }
-    let key = ctx
-        .store
-        .find_api_key(&sha256_hex(bearer.as_bytes()))
-        .await?
-        .ok_or(invalid)?;
-    Ok(AdminCaller {
-        practice_id: key.practice_id,
-    })
+    let key = ctx.store.find_api_key(&sha256_hex(bearer.as_bytes())).await?.ok_or(invalid)?;
+    Ok(AdminCaller { practice_id: key.practice_id })
 }
 
 /// Creates a practice with its first API key; returns the practice and the key (shown once).
@@ -57,20 +51,11 @@ pub async fn create_practice_with_key(
     key_label: &str,
     now: OffsetDateTime,
 ) -> Result<()> {
-    let key = ApiKey {
-        practice_id: practice.id.clone(),
-        label: key_label.to_owned(),
-        created_at: now,
-    };
-    ctx.store
-        .create_practice(practice, &sha256_hex(secret.as_bytes()), &key)
-        .await
-        .map_err(|e| match e {
-            crate::ports::StoreError::Conflict => {
-                Error::Conflict("a practice with this id already exists".into())
-            }
-            other => other.into(),
-        })
+    let key = ApiKey { practice_id: practice.id.clone(), label: key_label.to_owned(), created_at: now };
+    ctx.store.create_practice(practice, &sha256_hex(secret.as_bytes()), &key).await.map_err(|e| match e {
+        crate::ports::StoreError::Conflict => Error::Conflict("a practice with this id already exists".into()),
+        other => other.into(),
+    })
 }
 
 /// A patient as the admin API shows it.
@@ -87,61 +72,38 @@ pub struct Patient {
 
 impl From<Member> for Patient {
     fn from(m: Member) -> Self {
-        Patient {
-            external_id: m.external_id.clone(),
-            updated_at: m.updated_at,
-            member: m.into(),
-        }
+        Patient { external_id: m.external_id.clone(), updated_at: m.updated_at, member: m.into() }
     }
 }
 
 async fn practice(ctx: &Ctx, admin: &AdminCaller) -> Result<Practice> {
-    ctx.store
-        .get_practice(&admin.practice_id)
-        .await?
-        .ok_or(Error::NotFound("practice"))
+    ctx.store.get_practice(&admin.practice_id).await?.ok_or(Error::NotFound("practice"))
 }
 
-pub async fn create_patient(
-    ctx: &Ctx,
-    admin: &AdminCaller,
-    input: &PatientInput,
-) -> Result<Patient> {
+pub async fn create_patient(ctx: &Ctx, admin: &AdminCaller, input: &PatientInput) -> Result<Patient> {
     let now = ctx.clock.now();
     let today = practice(ctx, admin).await?.today(now);
     let details = PatientDetails::parse(input, today)?;
-    let member = details.into_member(
-        MemberId::from_random(ctx.random.bytes16()),
-        admin.practice_id.clone(),
-        now,
-    );
-    ctx.store.save_member(&member, None).await?;
+    let member = details.into_member(MemberId::from_random(ctx.random.bytes16()), admin.practice_id.clone(), now);
+    ctx.store.save_member(&member, None, &[]).await?;
     Ok(member.into())
 }
 
 async fn patient(ctx: &Ctx, admin: &AdminCaller, id: &MemberId) -> Result<Member> {
-    ctx.store
-        .get_member(&admin.practice_id, id)
-        .await?
-        .ok_or(Error::NotFound("patient"))
+    ctx.store.get_member(&admin.practice_id, id).await?.ok_or(Error::NotFound("patient"))
 }
 
 pub async fn get_patient(ctx: &Ctx, admin: &AdminCaller, id: &MemberId) -> Result<Patient> {
     Ok(patient(ctx, admin, id).await?.into())
 }
 
-pub async fn update_patient(
-    ctx: &Ctx,
-    admin: &AdminCaller,
-    id: &MemberId,
-    input: &PatientInput,
-) -> Result<Patient> {
+pub async fn update_patient(ctx: &Ctx, admin: &AdminCaller, id: &MemberId, input: &PatientInput) -> Result<Patient> {
     let now = ctx.clock.now();
     let today = practice(ctx, admin).await?.today(now);
     let details = PatientDetails::parse(input, today)?;
     let current = patient(ctx, admin, id).await?;
     let next = details.apply_to(&current, now);
-    ctx.store.save_member(&next, Some(&current)).await?;
+    ctx.store.save_member(&next, Some(&current), &[]).await?;
     Ok(next.into())
 }
 
@@ -207,28 +169,18 @@ impl From<Membership> for AdminMembership {
 }
 
 /// Checks that the owner and every enrolled member are patients of this practice.
-async fn check_members_exist(
-    ctx: &Ctx,
-    admin: &AdminCaller,
-    details: &MembershipDetails,
-) -> Result<()> {
+async fn check_members_exist(ctx: &Ctx, admin: &AdminCaller, details: &MembershipDetails) -> Result<()> {
     let mut ids: Vec<MemberId> = vec![details.owner_id.clone()];
     ids.extend(details.enrollments.iter().map(|e| e.member_id.clone()));
     let found = ctx.store.get_members(&admin.practice_id, &ids).await?;
     let exists = |id: &MemberId| found.iter().any(|m| &m.id == id);
     let mut errors = Vec::new();
     if !exists(&details.owner_id) {
-        errors.push(FieldError::new(
-            "owner_id",
-            "is not a patient of this practice",
-        ));
+        errors.push(FieldError::new("owner_id", "is not a patient of this practice"));
     }
     for (i, e) in details.enrollments.iter().enumerate() {
         if !exists(&e.member_id) {
-            errors.push(FieldError::new(
-                format!("enrollments[{i}].member_id"),
-                "is not a patient of this practice",
-            ));
+            errors.push(FieldError::new(format!("enrollments[{i}].member_id"), "is not a patient of this practice"));
         }
     }
     if errors.is_empty() {
@@ -238,11 +190,7 @@ async fn check_members_exist(
     }
 }
 
-pub async fn create_membership(
-    ctx: &Ctx,
-    admin: &AdminCaller,
-    input: &MembershipInput,
-) -> Result<AdminMembership> {
+pub async fn create_membership(ctx: &Ctx, admin: &AdminCaller, input: &MembershipInput) -> Result<AdminMembership> {
     let details = MembershipDetails::parse(input)?;
     check_members_exist(ctx, admin, &details).await?;
     let now = ctx.clock.now();
@@ -252,16 +200,8 @@ pub async fn create_membership(
     Ok(membership.into())
 }
 
-pub async fn get_membership(
-    ctx: &Ctx,
-    admin: &AdminCaller,
-    id: &MembershipId,
-) -> Result<AdminMembership> {
-    let m = ctx
-        .store
-        .get_membership(&admin.practice_id, id)
-        .await?
-        .ok_or(Error::NotFound("membership"))?;
+pub async fn get_membership(ctx: &Ctx, admin: &AdminCaller, id: &MembershipId) -> Result<AdminMembership> {
+    let m = ctx.store.get_membership(&admin.practice_id, id).await?.ok_or(Error::NotFound("membership"))?;
     Ok(m.into())
 }
 
@@ -272,20 +212,11 @@ pub async fn update_membership(
     input: &MembershipInput,
 ) -> Result<AdminMembership> {
     let details = MembershipDetails::parse(input)?;
-    let current = ctx
-        .store
-        .get_membership(&admin.practice_id, id)
-        .await?
-        .ok_or(Error::NotFound("membership"))?;
+    let current = ctx.store.get_membership(&admin.practice_id, id).await?.ok_or(Error::NotFound("membership"))?;
     check_members_exist(ctx, admin, &details).await?;
     let now = ctx.clock.now();
-    let next = details.into_membership(
-        id.clone(),
-        admin.practice_id.clone(),
-        current.created_at,
-        now,
-        current.version + 1,
-    );
+    let next =
+        details.into_membership(id.clone(), admin.practice_id.clone(), current.created_at, now, current.version + 1);
     ctx.store.save_membership(&next, Some(&current)).await?;
     Ok(next.into())
 }
@@ -306,18 +237,13 @@ pub async fn send_access_email(
     id: &MemberId,
     next: Option<&str>,
 ) -> Result<AccessEmailSent> {
-    let next = next
-        .map(parse_next_path)
-        .transpose()
-        .map_err(|e| Error::Validation(vec![e.under("next")]))?;
+    let next = next.map(parse_next_path).transpose().map_err(|e| Error::Validation(vec![e.under("next")]))?;
     let practice = practice(ctx, admin).await?;
     let member = patient(ctx, admin, id).await?;
-    let email = member.email.clone().ok_or_else(|| {
-        Error::field(
-            "email",
-            "the patient has no email address on file; add one first",
-        )
-    })?;
+    let email = member
+        .email
+        .clone()
+        .ok_or_else(|| Error::field("email", "the patient has no email address on file; add one first"))?;
     let (token, link) = create_link(ctx, &member, next).await?;
     let url = format!("{}/access?token={token}", ctx.portal_url);
     ctx.mailer()?
@@ -336,8 +262,5 @@ pub async fn send_access_email(
             ),
         })
         .await?;
-    Ok(AccessEmailSent {
-        sent_to: email.masked(),
-        link_expires_at: link.expires_at,
-    })
+    Ok(AccessEmailSent { sent_to: email.masked(), link_expires_at: link.expires_at })
 }

@@ -94,11 +94,7 @@ pub async fn me(ctx: &Ctx, caller: &Caller) -> Result<Me> {
         .get_member(&caller.practice_id, &caller.member_id)
         .await?
         .ok_or(Error::Unauthenticated("this member can no longer sign in"))?;
-    let practice = ctx
-        .store
-        .get_practice(&caller.practice_id)
-        .await?
-        .ok_or(Error::NotFound("practice"))?;
+    let practice = ctx.store.get_practice(&caller.practice_id).await?.ok_or(Error::NotFound("practice"))?;
     let today = practice.today(ctx.clock.now());
     let owns_current = ctx
         .store

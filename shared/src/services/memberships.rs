@@ -62,30 +62,16 @@ pub struct Memberships {
 
 /// The member's current and previous memberships.
 pub async fn list(ctx: &Ctx, caller: &Caller) -> Result<Memberships> {
-    let practice = ctx
-        .store
-        .get_practice(&caller.practice_id)
-        .await?
-        .ok_or(Error::NotFound("practice"))?;
+    let practice = ctx.store.get_practice(&caller.practice_id).await?.ok_or(Error::NotFound("practice"))?;
     let today = practice.today(ctx.clock.now());
-    let memberships = ctx
-        .store
-        .memberships_of(&caller.practice_id, &caller.member_id)
-        .await?;
+    let memberships = ctx.store.memberships_of(&caller.practice_id, &caller.member_id).await?;
 
-    let mut ids: Vec<MemberId> = memberships
-        .iter()
-        .flat_map(Membership::participants)
-        .collect();
+    let mut ids: Vec<MemberId> = memberships.iter().flat_map(Membership::participants).collect();
     ids.sort();
     ids.dedup();
     let people = ctx.store.get_members(&caller.practice_id, &ids).await?;
     let name = |id: &MemberId| {
-        people
-            .iter()
-            .find(|p| &p.id == id)
-            .map(|p| (p.first_name.clone(), p.last_name.clone()))
-            .unwrap_or_default()
+        people.iter().find(|p| &p.id == id).map(|p| (p.first_name.clone(), p.last_name.clone())).unwrap_or_default()
     };
 
     let mut current = Vec::new();
@@ -93,21 +79,15 @@ pub async fn list(ctx: &Ctx, caller: &Caller) -> Result<Memberships> {
     for m in memberships {
         let is_owner = m.is_owner(&caller.member_id);
         // A member who left a membership that goes on sees it among their previous ones.
-        let still_enrolled = m
-            .enrollments
-            .iter()
-            .any(|e| e.member_id == caller.member_id && e.end_date.is_none_or(|end| end >= today));
+        let still_enrolled =
+            m.enrollments.iter().any(|e| e.member_id == caller.member_id && e.end_date.is_none_or(|end| end >= today));
         let is_current = m.is_current(today) && (is_owner || still_enrolled);
         let (first, last) = name(&m.owner_id);
         let view = MembershipView {
             id: m.id,
             plan_name: m.plan_name,
             status: m.status,
-            owner: EnrolledMemberRef {
-                member_id: m.owner_id,
-                first_name: first,
-                last_name: last,
-            },
+            owner: EnrolledMemberRef { member_id: m.owner_id, first_name: first, last_name: last },
             is_owner,
             members: m
                 .enrollments
@@ -137,10 +117,6 @@ pub async fn list(ctx: &Ctx, caller: &Caller) -> Result<Memberships> {
         }
     }
     current.sort_by(|a, b| b.start_date.cmp(&a.start_date).then(a.id.cmp(&b.id)));
-    previous.sort_by(|a, b| {
-        b.end_date
-            .cmp(&a.end_date)
-            .then(b.start_date.cmp(&a.start_date))
-    });
+    previous.sort_by(|a, b| b.end_date.cmp(&a.end_date).then(b.start_date.cmp(&a.start_date)));
     Ok(Memberships { current, previous })
 }

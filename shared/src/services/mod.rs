@@ -30,21 +30,15 @@ pub struct Ctx {
 
 impl Ctx {
     fn signer(&self) -> Result<&TokenSigner> {
-        self.signer
-            .as_deref()
-            .ok_or_else(|| Error::Internal("this function holds no signing key".into()))
+        self.signer.as_deref().ok_or_else(|| Error::Internal("this function holds no signing key".into()))
     }
 
     fn mailer(&self) -> Result<&dyn Mailer> {
-        self.mailer
-            .as_deref()
-            .ok_or_else(|| Error::Internal("this function has no mailer".into()))
+        self.mailer.as_deref().ok_or_else(|| Error::Internal("this function has no mailer".into()))
     }
 
     fn pepper(&self) -> Result<&Pepper> {
-        self.pepper
-            .as_deref()
-            .ok_or_else(|| Error::Internal("this function holds no code pepper".into()))
+        self.pepper.as_deref().ok_or_else(|| Error::Internal("this function holds no code pepper".into()))
     }
 }
 
@@ -109,9 +103,9 @@ impl From<Vec<FieldError>> for Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict => Error::Conflict(
-                "the record was changed by another request; reload it and try again".into(),
-            ),
+            StoreError::Conflict => {
+                Error::Conflict("the record was changed by another request; reload it and try again".into())
+            }
             other => Error::Internal(other.to_string()),
         }
     }

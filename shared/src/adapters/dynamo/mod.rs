@@ -42,13 +42,12 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
-    ScalarAttributeType, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 
-use super::table::{Cond, Index, Item, Key, Query, Table, Write};
+use super::table::{Cond, Index, Item, Key, Page, PageKey, Query, SkCond, Table, Write};
 use crate::ports::{StoreError, StoreResult};
 
 pub const GSI1: &str = "gsi1";
@@ -89,38 +88,20 @@ struct Expr {
 
 fn expr(cond: Cond) -> Expr {
     match cond {
-        Cond::Always => Expr {
-            text: None,
-            names: None,
-            values: None,
-        },
-        Cond::NotExists => Expr {
-            text: Some("attribute_not_exists(pk)".into()),
-            names: None,
-            values: None,
-        },
-        Cond::Exists => Expr {
-            text: Some("attribute_exists(pk)".into()),
-            names: None,
-            values: None,
-        },
+        Cond::Always => Expr { text: None, names: None, values: None },
+        Cond::NotExists => Expr { text: Some("attribute_not_exists(pk)".into()), names: None, values: None },
+        Cond::Exists => Expr { text: Some("attribute_exists(pk)".into()), names: None, values: None },
         Cond::VersionIs(v) => Expr {
             text: Some("#version = :version".into()),
             names: Some(HashMap::from([("#version".into(), "version".into())])),
-            values: Some(HashMap::from([(
-                ":version".into(),
-                AttributeValue::N(v.to_string()),
-            )])),
+            values: Some(HashMap::from([(":version".into(), AttributeValue::N(v.to_string()))])),
         },
     }
 }
 
 impl DynamoTable {
     pub fn new(client: Client, name: impl Into<String>) -> Self {
-        Self {
-            client,
-            name: name.into(),
-        }
+        Self { client, name: name.into() }
     }
 
     pub fn name(&self) -> &str {
@@ -130,11 +111,7 @@ impl DynamoTable {
     /// Creates the table as `template.yaml` declares it, if it does not exist (local runs and tests).
     pub async fn ensure_table(&self) -> StoreResult<()> {
         let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .map_err(unavailable)
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(unavailable)
         };
         let attr = |name: &str| {
             AttributeDefinition::builder()
@@ -147,11 +124,7 @@ impl DynamoTable {
             .index_name(GSI1)
             .key_schema(key("gsi1pk", KeyType::Hash)?)
             .key_schema(key("gsi1sk", KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
             .build()
             .map_err(unavailable)?;
         let result = self
@@ -170,12 +143,7 @@ impl DynamoTable {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -251,11 +219,7 @@ impl Table for DynamoTable {
                     .send()
                     .await
                     .map_err(unavailable)?;
-                for attrs in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.name))
-                    .unwrap_or_default()
-                {
+                for attrs in out.responses.and_then(|mut r| r.remove(&self.name)).unwrap_or_default() {
                     found.push(from_attrs(attrs)?);
                 }
                 match out.unprocessed_keys.and_then(|mut u| u.remove(&self.name)) {
@@ -270,7 +234,7 @@ impl Table for DynamoTable {
         Ok(found)
     }
 
-    async fn query(&self, query: &Query) -> StoreResult<Vec<Item>> {
+    async fn query_page(&self, query: &Query, limit: Option<usize>, after: Option<PageKey>) -> StoreResult<Page> {
         let (pk_name, sk_name) = match query.index {
             Index::Primary => ("pk", "sk"),
             Index::Gsi1 => ("gsi1pk", "gsi1sk"),
@@ -278,13 +242,21 @@ impl Table for DynamoTable {
         let mut names = HashMap::from([("#pk".to_owned(), pk_name.to_owned())]);
         let mut values = HashMap::from([(":pk".to_owned(), AttributeValue::S(query.pk.clone()))]);
         let mut condition = "#pk = :pk".to_owned();
-        if let Some(prefix) = &query.sk_prefix {
-            names.insert("#sk".into(), sk_name.into());
-            values.insert(":prefix".into(), AttributeValue::S(prefix.clone()));
-            condition.push_str(" AND begins_with(#sk, :prefix)");
+        match &query.sk {
+            SkCond::Any => {}
+            SkCond::Prefix(prefix) => {
+                names.insert("#sk".into(), sk_name.into());
+                values.insert(":sk".into(), AttributeValue::S(prefix.clone()));
+                condition.push_str(" AND begins_with(#sk, :sk)");
+            }
+            SkCond::From(from) => {
+                names.insert("#sk".into(), sk_name.into());
+                values.insert(":sk".into(), AttributeValue::S(from.clone()));
+                condition.push_str(" AND #sk >= :sk");
+            }
         }
         let mut items = Vec::new();
-        let mut start: Option<Attrs> = None;
+        let mut start: Option<Attrs> = after.map(to_attrs).transpose()?;
         loop {
             let mut request = self
                 .client
@@ -294,6 +266,11 @@ impl Table for DynamoTable {
                 .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
                 .set_exclusive_start_key(start.take());
+            if let Some(limit) = limit {
+                // Ask for what is still missing; DynamoDB may return fewer per page.
+                let missing = limit.saturating_sub(items.len()).max(1);
+                request = request.limit(i32::try_from(missing).unwrap_or(i32::MAX));
+            }
             request = match query.index {
                 Index::Primary => request.consistent_read(true),
                 Index::Gsi1 => request.index_name(GSI1),
@@ -302,12 +279,17 @@ impl Table for DynamoTable {
             for attrs in out.items.unwrap_or_default() {
                 items.push(from_attrs(attrs)?);
             }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
+            let last = out.last_evaluated_key.filter(|k| !k.is_empty());
+            let full = limit.is_some_and(|l| items.len() >= l);
+            match last {
+                Some(k) if full => {
+                    let last = from_attrs(k)?;
+                    return Ok(Page { items, last: Some(last) });
+                }
+                Some(k) => start = Some(k),
+                None => return Ok(Page { items, last: None }),
             }
         }
-        Ok(items)
     }
 
     async fn write(&self, writes: Vec<Write>) -> StoreResult<()> {
@@ -346,36 +328,23 @@ impl Table for DynamoTable {
         let mut items = Vec::with_capacity(writes.len());
         for w in writes {
             items.push(match w {
-                Write::Put { item, cond } => TransactWriteItem::builder()
-                    .put(self.put(item, cond)?)
-                    .build(),
-                Write::Delete { key, cond } => TransactWriteItem::builder()
-                    .delete(self.delete(&key, cond)?)
-                    .build(),
+                Write::Put { item, cond } => TransactWriteItem::builder().put(self.put(item, cond)?).build(),
+                Write::Delete { key, cond } => TransactWriteItem::builder().delete(self.delete(&key, cond)?).build(),
             });
         }
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                // A cancelled transaction is a conflict when a condition failed or another
-                // transaction held one of the items; anything else is an outage.
-                write_error(e, |s| match s {
-                    TransactWriteItemsError::TransactionCanceledException(c) => {
-                        let reasons = c.cancellation_reasons();
-                        reasons.is_empty()
-                            || reasons.iter().any(|r| {
-                                matches!(
-                                    r.code(),
-                                    Some("ConditionalCheckFailed" | "TransactionConflict")
-                                )
-                            })
-                    }
-                    _ => false,
-                })
+        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ()).map_err(|e| {
+            // A cancelled transaction is a conflict when a condition failed or another
+            // transaction held one of the items; anything else is an outage.
+            write_error(e, |s| match s {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    let reasons = c.cancellation_reasons();
+                    reasons.is_empty()
+                        || reasons
+                            .iter()
+                            .any(|r| matches!(r.code(), Some("ConditionalCheckFailed" | "TransactionConflict")))
+                }
+                _ => false,
             })
+        })
     }
 }
