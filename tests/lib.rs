@@ -30,6 +30,9 @@ use tower::ServiceExt;
 
 pub const TABLE: &str = "portal-tests";
 pub const MAIL_FROM: &str = "portal@tests.example";
+/// The address and user agent every test request comes from.
+pub const TEST_IP: &str = "203.0.113.7";
+pub const TEST_USER_AGENT: &str = "portal-tests/1.0";
 
 /// Which store this test run uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,6 +256,10 @@ impl TestApp {
         self.request(Method::PUT, path, Some(body), bearer).await
     }
 
+    pub async fn patch(&self, path: &str, body: Value, bearer: Option<&str>) -> TestResponse {
+        self.request(Method::PATCH, path, Some(body), bearer).await
+    }
+
     pub async fn delete(&self, path: &str, bearer: Option<&str>) -> TestResponse {
         self.request(Method::DELETE, path, None, bearer).await
     }
@@ -325,7 +332,11 @@ pub async fn send(
     body: Option<Value>,
     bearer: Option<&str>,
 ) -> TestResponse {
-    let mut builder = Request::builder().method(method).uri(path);
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("user-agent", TEST_USER_AGENT)
+        .extension(portal::http::extract::PeerAddr(TEST_IP.parse().expect("ip")));
     if let Some(token) = bearer {
         builder = builder.header("authorization", format!("Bearer {token}"));
     }

@@ -46,7 +46,7 @@ pub struct Config {
     pub jwt_public_key: String,
     /// `PORTAL_JWT_PRIVATE_KEY`: Ed25519 private key, PKCS#8 PEM (auth only).
     pub jwt_private_key: Option<String>,
-    /// `PORTAL_CODE_PEPPER`: HMAC key for codes and rate-limit keys, ≥ 32 bytes (auth only).
+    /// `PORTAL_CODE_PEPPER`: HMAC key for codes and rate-limit keys, ≥ 32 bytes (auth and members).
     pub code_pepper: Option<String>,
 }
 
@@ -59,7 +59,8 @@ impl Config {
     /// Reads what `group` needs, failing clearly when something required is missing.
     pub fn from_env(group: Group) -> Result<Self, ConfigError> {
         let signs = group == Group::Auth;
-        let mails = matches!(group, Group::Auth | Group::Admin);
+        let hashes_codes = matches!(group, Group::Auth | Group::Members);
+        let mails = matches!(group, Group::Auth | Group::Members | Group::Admin);
         Ok(Config {
             table_name: required("PORTAL_TABLE_NAME")?,
             dynamodb_endpoint: var("PORTAL_DYNAMODB_ENDPOINT"),
@@ -73,7 +74,7 @@ impl Config {
             audience: var("PORTAL_JWT_AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
             jwt_public_key: pem(required("PORTAL_JWT_PUBLIC_KEY")?),
             jwt_private_key: if signs { Some(pem(required("PORTAL_JWT_PRIVATE_KEY")?)) } else { None },
-            code_pepper: if signs { Some(required("PORTAL_CODE_PEPPER")?) } else { None },
+            code_pepper: if hashes_codes { Some(required("PORTAL_CODE_PEPPER")?) } else { None },
         })
     }
 

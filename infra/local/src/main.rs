@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::routing::get;
 use axum::Router;
 use portal::adapters::dynamo::DynamoTable;
@@ -22,6 +22,7 @@ use portal::adapters::TableStore;
 use portal::config::local_context;
 use portal::domain::ids::PracticeId;
 use portal::domain::practice::PracticeInput;
+use portal::http::extract::PeerAddr;
 use portal::ports::{Random, SharedStore};
 use portal::services::admin;
 use portal_local::{seed, DEMO_API_KEY, DEMO_OWNER_EMAIL, DEMO_PRACTICE_ID, DEMO_SPOUSE_EMAIL};
@@ -72,6 +73,16 @@ async fn mailbox(State(outbox): State<Arc<Outbox>>) -> axum::Json<serde_json::Va
     axum::Json(serde_json::json!({ "messages": mail }))
 }
 
+/// Records the connection's address where audit events look for it (API Gateway supplies it on Lambda).
+async fn peer_addr(
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    request.extensions_mut().insert(PeerAddr(addr.ip()));
+    next.run(request).await
+}
+
 async fn serve() -> Result<(), Failure> {
     portal::telemetry::init();
     let port: u16 = env("PORTAL_PORT").map(|p| p.parse()).transpose()?.unwrap_or(3000);
@@ -87,7 +98,9 @@ async fn serve() -> Result<(), Failure> {
         None => Some(seed(&ctx, &practice, DEMO_API_KEY, None).await?),
     };
 
-    let app = portal::http::app(ctx).merge(Router::new().route("/local/mailbox", get(mailbox)).with_state(outbox));
+    let app = portal::http::app(ctx)
+        .merge(Router::new().route("/local/mailbox", get(mailbox)).with_state(outbox))
+        .layer(axum::middleware::from_fn(peer_addr));
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
 
@@ -109,7 +122,7 @@ Sign in as the spouse:
 Sent mail: printed here and at {base}/local/mailbox. API document: {base}/v1/openapi.json
 "#
     );
-    axum::serve(listener, app)
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -1,6 +1,6 @@
 //! `admin` group: the practice API (patients, memberships, access emails).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
@@ -12,7 +12,10 @@ use super::AppState;
 use crate::domain::ids::{MemberId, MembershipId};
 use crate::domain::member::PatientInput;
 use crate::domain::membership::MembershipInput;
-use crate::services::admin::{self, AccessEmailSent, AdminMembership, Patient};
+use crate::domain::{FieldError, Fields};
+use crate::services::admin::{self, AccessEmailSent, AdminMembership, AuditFeed, AuditQuery, Patient};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -21,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/patients/{id}/access-email", post(send_access_email))
         .route("/v1/admin/memberships", post(create_membership))
         .route("/v1/admin/memberships/{id}", get(show_membership).put(update_membership))
+        .route("/v1/admin/audit", get(audit_feed))
 }
 
 fn member_id(id: &str) -> Result<MemberId, Problem> {
@@ -158,4 +162,71 @@ pub async fn update_membership(
     Json(body): Json<MembershipInput>,
 ) -> Result<axum::Json<AdminMembership>, Problem> {
     Ok(axum::Json(admin::update_membership(&ctx, &admin, &membership_id(&id)?, &body).await?))
+}
+
+/// Query parameters of the audit feed.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// Only changes to this patient's record.
+    pub member_id: Option<String>,
+    /// Only changes at or after this time (RFC 3339), or this date (`YYYY-MM-DD`, midnight UTC).
+    pub since: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn parse_audit_params(p: AuditParams) -> Result<AuditQuery, Problem> {
+    let mut f = Fields::new();
+    let member_id = match p.member_id.as_deref().map(str::trim) {
+        None | Some("") => Some(None),
+        Some(m) => f.take("member_id", MemberId::parse(m)).map(Some),
+    };
+    let since = match p.since.as_deref().map(str::trim) {
+        None | Some("") => Some(None),
+        Some(s) => f
+            .take(
+                "since",
+                OffsetDateTime::parse(s, &Rfc3339)
+                    .or_else(|_| crate::domain::date(s).map(|d| d.midnight().assume_utc()))
+                    .map_err(|_| FieldError::new("", "must be an RFC 3339 time or a date written as YYYY-MM-DD")),
+            )
+            .map(Some),
+    };
+    let limit = match p.limit.as_deref().map(str::trim) {
+        None | Some("") => Some(admin::AUDIT_PAGE_DEFAULT),
+        Some(l) => f.take(
+            "limit",
+            l.parse::<usize>().ok().filter(|n| (1..=admin::AUDIT_PAGE_MAX).contains(n)).ok_or_else(|| {
+                FieldError::new("", format!("must be a whole number from 1 to {}", admin::AUDIT_PAGE_MAX))
+            }),
+        ),
+    };
+    match (member_id, since, limit) {
+        (Some(member_id), Some(since), Some(limit)) if f.is_empty() => {
+            Ok(AuditQuery { member_id, since, limit, cursor: p.cursor.filter(|c| !c.trim().is_empty()) })
+        }
+        _ => Err(Problem::validation(f.finish().err().unwrap_or_default())),
+    }
+}
+
+/// Changes members made to their records (field, old and new value, who, for
+/// whom, when, from where), oldest first, paginated. Another practice's events never appear.
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", security(("practice_key" = [])),
+    params(AuditParams),
+    responses(
+        (status = 200, body = AuditFeed),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filters or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn audit_feed(
+    State(ctx): State<AppState>,
+    Admin(admin): Admin,
+    params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<AuditFeed>, Problem> {
+    let Query(params) = params.map_err(|e| Problem::validation(vec![FieldError::new("", e.body_text())]))?;
+    let query = parse_audit_params(params)?;
+    Ok(axum::Json(admin::audit_feed(&ctx, &admin, &query).await?))
 }

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::problem::Problem;
 use super::AppState;
+use crate::domain::audit::ClientInfo;
 use crate::domain::FieldError;
 use crate::services::{self, AdminCaller, Caller, Error};
 
@@ -40,6 +41,31 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let key = bearer(parts).ok_or(Error::Unauthenticated("send the practice API key as a Bearer token"))?;
         Ok(Admin(services::admin::authenticate(state, key).await?))
+    }
+}
+
+/// The peer address of a direct connection, set by the local server (API
+/// Gateway's own record of the caller is used on Lambda).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::IpAddr);
+
+/// Where the request came from: API Gateway's source IP and user agent on
+/// Lambda, the connection's address locally. Forwarding headers are not trusted.
+pub struct Client(pub ClientInfo);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let header_ua = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+        if let Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) =
+            parts.extensions.get::<lambda_http::request::RequestContext>()
+        {
+            let ua = ctx.http.user_agent.as_deref().or(header_ua);
+            return Ok(Client(ClientInfo::new(ctx.http.source_ip.clone(), ua)));
+        }
+        let ip = parts.extensions.get::<PeerAddr>().map(|p| p.0.to_string());
+        Ok(Client(ClientInfo::new(ip, header_ua)))
     }
 }
 

@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 pub mod extract;
+mod members;
 mod memberships;
 pub mod openapi;
 pub mod problem;
@@ -27,17 +28,19 @@ pub type AppState = Arc<Ctx>;
 pub enum Group {
     Auth,
     Memberships,
+    Members,
     Admin,
 }
 
 impl Group {
-    pub const ALL: [Group; 3] = [Group::Auth, Group::Memberships, Group::Admin];
+    pub const ALL: [Group; 4] = [Group::Auth, Group::Memberships, Group::Members, Group::Admin];
 
     /// The function's name in `functions/` and `template.yaml` (kebab-case).
     pub fn name(self) -> &'static str {
         match self {
             Group::Auth => "auth",
             Group::Memberships => "memberships",
+            Group::Members => "members",
             Group::Admin => "admin",
         }
     }
@@ -50,6 +53,7 @@ impl Group {
         match self {
             Group::Auth => auth::routes(),
             Group::Memberships => memberships::routes(),
+            Group::Members => members::routes(),
             Group::Admin => admin::routes(),
         }
     }

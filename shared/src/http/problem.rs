@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::domain::FieldError;
+use crate::services::members::PracticeContact;
 use crate::services::{CodeRejection, Error};
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
@@ -28,6 +29,9 @@ pub struct Problem {
     /// Rate-limited answers: seconds to wait (also in `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u32>,
+    /// Contact-the-practice answers: whom to call or write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Box<PracticeContact>>,
 }
 
 fn problem_type<S: serde::Serializer>(slug: &&'static str, s: S) -> Result<S::Ok, S::Error> {
@@ -44,6 +48,7 @@ impl Problem {
             errors: Vec::new(),
             remaining_tries: None,
             retry_after: None,
+            contact: None,
         }
     }
 
@@ -56,6 +61,11 @@ impl Problem {
             errors,
             ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed", "Invalid request", detail)
         }
+    }
+
+    fn with_contact(mut self, contact: Box<PracticeContact>) -> Self {
+        self.contact = Some(contact);
+        self
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -125,6 +135,22 @@ impl From<Error> for Problem {
                 "Too many tries",
                 "Too many incorrect tries for this code. Request a new code.",
             ),
+            Error::ContactPractice { fields, contact } => Problem {
+                errors: fields
+                    .iter()
+                    .map(|f| FieldError::new(*f, "can only be changed by the practice"))
+                    .collect(),
+                ..Problem::new(
+                    S::FORBIDDEN,
+                    "contact-practice",
+                    "Contact the practice",
+                    format!(
+                        "Names and dates of birth can only be changed by {}: call {} or write to {}.",
+                        contact.name, contact.phone, contact.email
+                    ),
+                )
+            }
+            .with_contact(contact),
             Error::Forbidden(detail) => Problem::new(S::FORBIDDEN, "forbidden", "Not allowed", detail),
             Error::Conflict(detail) => Problem::new(S::CONFLICT, "conflict", "Conflict", detail),
             Error::RateLimited { retry_after_secs } => Problem {

@@ -15,7 +15,7 @@ use crate::domain::member::Member;
 use crate::ports::{Mail, RateScope, StoreError};
 
 /// How many times a read-decide-write cycle is retried when another request wrote first.
-const RETRIES: usize = 5;
+pub(crate) const RETRIES: usize = 5;
 
 /// Who asks for a code.
 #[derive(Debug, Clone)]
@@ -92,7 +92,7 @@ fn code_hash(ctx: &Ctx, challenge: &ChallengeId, code: &str) -> Result<String> {
 }
 
 /// Counts one send against a rate limit, or says how long to wait.
-async fn hit_rate_limit(ctx: &Ctx, scope: RateScope, key: &str, limit: u32) -> Result<()> {
+pub(crate) async fn hit_rate_limit(ctx: &Ctx, scope: RateScope, key: &str, limit: u32) -> Result<()> {
     for _ in 0..RETRIES {
         let now = ctx.clock.now();
         let current = ctx.store.get_rate_window(scope, key).await?;
@@ -108,7 +108,7 @@ async fn hit_rate_limit(ctx: &Ctx, scope: RateScope, key: &str, limit: u32) -> R
     Err(Error::RateLimited { retry_after_secs: 1 })
 }
 
-fn new_code(ctx: &Ctx) -> String {
+pub(crate) fn new_code(ctx: &Ctx) -> String {
     loop {
         if let Some(code) = code_from_random(ctx.random.u32()) {
             return code;

@@ -264,3 +264,70 @@ pub async fn send_access_email(
         .await?;
     Ok(AccessEmailSent { sent_to: email.masked(), link_expires_at: link.expires_at })
 }
+
+/// One change a member made, as the practice reads it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    pub id: crate::domain::ids::AuditId,
+    /// Whose record changed.
+    pub member_id: MemberId,
+    /// Who changed it: the member, or the owner of their membership.
+    pub actor_id: MemberId,
+    pub field: String,
+    #[schema(value_type = Object)]
+    pub old_value: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub new_value: serde_json::Value,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditFeed {
+    /// Oldest first.
+    pub events: Vec<AuditEntry>,
+    /// Pass as `cursor` for the next page; absent at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Filters of the audit feed.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub member_id: Option<MemberId>,
+    pub since: Option<OffsetDateTime>,
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+pub const AUDIT_PAGE_DEFAULT: usize = 50;
+pub const AUDIT_PAGE_MAX: usize = 200;
+
+/// Changes members made, oldest first, a page at a time.
+pub async fn audit_feed(ctx: &Ctx, admin: &AdminCaller, query: &AuditQuery) -> Result<AuditFeed> {
+    let page = ctx
+        .store
+        .audit_page(&admin.practice_id, query.member_id.as_ref(), query.since, query.limit, query.cursor.as_deref())
+        .await?;
+    Ok(AuditFeed {
+        events: page
+            .events
+            .into_iter()
+            .map(|e| AuditEntry {
+                id: e.id,
+                member_id: e.member_id,
+                actor_id: e.actor_id,
+                field: e.field,
+                old_value: e.old_value,
+                new_value: e.new_value,
+                at: e.at,
+                ip: e.client.ip,
+                user_agent: e.client.user_agent,
+            })
+            .collect(),
+        next_cursor: page.next_cursor,
+    })
+}

@@ -78,6 +78,9 @@ pub enum Error {
     LinkInvalid,
     #[error("the code was not accepted")]
     Code(CodeRejection),
+    /// Name and date of birth are the practice's to change.
+    #[error("only the practice can change {fields:?}")]
+    ContactPractice { fields: Vec<&'static str>, contact: Box<members::PracticeContact> },
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("conflict: {0}")]
@@ -103,6 +106,7 @@ impl From<Vec<FieldError>> for Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
+            StoreError::InvalidCursor => Error::field("cursor", "is not a cursor this feed handed out"),
             StoreError::Conflict => {
                 Error::Conflict("the record was changed by another request; reload it and try again".into())
             }
