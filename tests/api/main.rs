@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod logs;
+mod members;
 mod memberships;
 mod routes;
 mod store;
