@@ -100,6 +100,19 @@ id_type!(
     AuditId, "aud_"
 );
 
+id_type!(
+    /// An invoice.
+    InvoiceId, "inv_"
+);
+id_type!(
+    /// A payment (one charge, applied to one or more invoices).
+    PaymentId, "pay_"
+);
+id_type!(
+    /// A saved payment source (card or bank account) of a member.
+    SourceId, "src_"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

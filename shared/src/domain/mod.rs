@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod billing;
 pub mod contact;
 pub mod household;
 pub mod ids;
