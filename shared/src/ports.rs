@@ -8,9 +8,10 @@ use time::OffsetDateTime;
 
 use crate::domain::access::{AccessLink, Challenge, RateWindow, Session};
 use crate::domain::audit::AuditEvent;
+use crate::domain::billing::{BillingProfile, Decline, Invoice, Payment, PaymentSource, SourceDetails};
 use crate::domain::contact::Email;
 use crate::domain::household::EmailChange;
-use crate::domain::ids::{ChallengeId, MemberId, MembershipId, PracticeId, SessionId};
+use crate::domain::ids::{ChallengeId, InvoiceId, MemberId, MembershipId, PaymentId, PracticeId, SessionId};
 use crate::domain::member::Member;
 use crate::domain::membership::Membership;
 use crate::domain::practice::Practice;
@@ -136,9 +137,49 @@ pub trait AccessRepo {
     async fn delete_session(&self, id: &SessionId) -> StoreResult<()>;
 }
 
+#[async_trait]
+pub trait BillingRepo {
+    /// The practice's last invoice number (0 before the first).
+    async fn invoice_sequence(&self, practice: &PracticeId) -> StoreResult<u64>;
+    /// Creates an invoice numbered `sequence`, conditional on the practice's counter still being `sequence - 1`.
+    async fn create_invoice(&self, invoice: &Invoice, sequence: u64) -> StoreResult<()>;
+    async fn get_invoice(&self, practice: &PracticeId, member: &MemberId, id: &InvoiceId) -> StoreResult<Option<Invoice>>;
+    /// An invoice by id alone (the admin API), through its pointer.
+    async fn find_invoice(&self, practice: &PracticeId, id: &InvoiceId) -> StoreResult<Option<Invoice>>;
+    async fn invoices_of(&self, practice: &PracticeId, member: &MemberId) -> StoreResult<Vec<Invoice>>;
+    /// Replaces an invoice whose stored version is `next.version - 1`.
+    async fn save_invoice(&self, next: &Invoice) -> StoreResult<()>;
+
+    async fn billing_profile(&self, practice: &PracticeId, member: &MemberId) -> StoreResult<Option<BillingProfile>>;
+    /// Stores a profile whose stored version is `next.version - 1` (absent for version 1).
+    async fn save_billing_profile(&self, next: &BillingProfile) -> StoreResult<()>;
+    async fn sources_of(&self, practice: &PracticeId, member: &MemberId) -> StoreResult<Vec<PaymentSource>>;
+    /// Adds a source and the profile that counts it, in one transaction.
+    async fn add_source(&self, source: &PaymentSource, profile: &BillingProfile) -> StoreResult<()>;
+    /// Removes a source and stores the profile that no longer counts it, in one transaction.
+    async fn remove_source(&self, source: &PaymentSource, profile: &BillingProfile) -> StoreResult<()>;
+
+    async fn get_payment(&self, practice: &PracticeId, member: &MemberId, id: &PaymentId) -> StoreResult<Option<Payment>>;
+    /// The payment an idempotency key was first used for.
+    async fn payment_for_key(&self, practice: &PracticeId, member: &MemberId, key: &str) -> StoreResult<Option<PaymentId>>;
+    /// Records a pending payment, claims its idempotency key and stores the invoices holding its
+    /// amounts (each conditional on its version), in one transaction.
+    async fn start_payment(&self, payment: &Payment, invoices: &[Invoice]) -> StoreResult<()>;
+    /// Records the outcome (conditional on the payment still being the pending version), the
+    /// invoices after it, and a source saved with it, in one transaction.
+    async fn settle_payment(
+        &self,
+        payment: &Payment,
+        invoices: &[Invoice],
+        saved: Option<(&PaymentSource, &BillingProfile)>,
+    ) -> StoreResult<()>;
+    /// Payments of every practice still pending and created before `before`, oldest first.
+    async fn pending_payments(&self, before: OffsetDateTime) -> StoreResult<Vec<Payment>>;
+}
+
 /// Every repository the services use.
-pub trait Store: PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + AuditRepo + Send + Sync {}
-impl<T: PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + AuditRepo + Send + Sync> Store for T {}
+pub trait Store: PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + AuditRepo + BillingRepo + Send + Sync {}
+impl<T: PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + AuditRepo + BillingRepo + Send + Sync> Store for T {}
 
 /// One message to one address. Plain text: it reads well everywhere and
 /// carries nothing a mail client could run.
@@ -180,3 +221,61 @@ pub trait Random: Send + Sync {
 }
 
 pub type SharedStore = Arc<dyn Store>;
+
+// ---- payment processor ----------------------------------------------------------
+
+/// A payment method as the processor describes it after attaching it to a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodInfo {
+    /// The processor's id of the attached method (`pm_…`).
+    pub processor_id: String,
+    pub details: SourceDetails,
+}
+
+/// One off-session charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRequest {
+    pub customer: String,
+    pub method: String,
+    pub amount_cents: i64,
+    /// ISO code, lowercase as processors take it.
+    pub currency: String,
+    /// Sent as the processor's idempotency key: the same key never charges twice.
+    pub idempotency_key: String,
+    pub payment_id: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    Succeeded { processor_id: String },
+    /// Accepted but not final (bank debits): settle later.
+    Processing { processor_id: String },
+    Declined { processor_id: Option<String>, decline: Decline },
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GatewayError {
+    /// No answer, or an answer that leaves the outcome unknown (timeouts, dropped connections).
+    #[error("the processor's answer is unknown: {0}")]
+    Uncertain(String),
+    /// The payment method does not exist or cannot be used.
+    #[error("the payment method cannot be used: {0}")]
+    InvalidMethod(String),
+    /// The processor refused the request for another reason.
+    #[error("the processor refused the request: {0}")]
+    Rejected(String),
+}
+
+#[async_trait]
+pub trait PaymentGateway: Send + Sync {
+    async fn create_customer(&self, practice: &PracticeId, member: &MemberId) -> Result<String, GatewayError>;
+    /// What the front end's processor library needs to collect a card or bank account.
+    async fn setup_intent(&self, customer: &str) -> Result<String, GatewayError>;
+    async fn attach_method(&self, customer: &str, method: &str) -> Result<MethodInfo, GatewayError>;
+    async fn detach_method(&self, method: &str) -> Result<(), GatewayError>;
+    /// Charges off-session. Repeating a request with the same idempotency key returns the first outcome.
+    async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError>;
+    /// The current state of an earlier charge.
+    async fn retrieve_charge(&self, processor_id: &str) -> Result<ChargeOutcome, GatewayError>;
+}

@@ -9,6 +9,8 @@
 pub mod dynamo;
 pub mod mail;
 pub mod memory;
+pub mod sandbox;
+pub mod stripe;
 pub mod system;
 pub mod table;
 

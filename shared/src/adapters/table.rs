@@ -12,14 +12,15 @@ use time::OffsetDateTime;
 
 use crate::domain::access::{AccessLink, Challenge, RateWindow, Session, RATE_WINDOW};
 use crate::domain::audit::{sortable_time, AuditEvent};
+use crate::domain::billing::{BillingProfile, Invoice, Payment, PaymentSource, PaymentStatus};
 use crate::domain::contact::Email;
 use crate::domain::household::EmailChange;
-use crate::domain::ids::{ChallengeId, MemberId, MembershipId, PracticeId, SessionId};
+use crate::domain::ids::{ChallengeId, InvoiceId, MemberId, MembershipId, PaymentId, PracticeId, SessionId, SourceId};
 use crate::domain::member::Member;
 use crate::domain::membership::Membership;
 use crate::domain::practice::Practice;
 use crate::ports::{
-    AccessRepo, ApiKey, AuditPage, AuditRepo, MemberRepo, MembershipRepo, PracticeRepo, RateScope, StoreError,
+    AccessRepo, ApiKey, AuditPage, AuditRepo, BillingRepo, MemberRepo, MembershipRepo, PracticeRepo, RateScope, StoreError,
     StoreResult,
 };
 
@@ -491,5 +492,201 @@ impl<T: Table> AccessRepo for TableStore<T> {
 
     async fn delete_session(&self, id: &SessionId) -> StoreResult<()> {
         self.table.write(vec![Write::Delete { key: session_key(id), cond: Cond::Always }]).await
+    }
+}
+
+// ---- billing ----------------------------------------------------------------------
+
+fn invoice_key(p: &PracticeId, m: &MemberId, id: &InvoiceId) -> Key {
+    Key::new(member_partition(p, m), format!("INV#{id}"))
+}
+fn invoice_pointer_key(p: &PracticeId, id: &InvoiceId) -> Key {
+    Key::new(format!("P#{p}#INV#{id}"), "INVOICE")
+}
+fn invoice_counter_key(p: &PracticeId) -> Key {
+    Key::new(format!("P#{p}"), "INVOICE_SEQ")
+}
+fn billing_key(p: &PracticeId, m: &MemberId) -> Key {
+    Key::new(member_partition(p, m), "BILLING")
+}
+fn source_key(p: &PracticeId, m: &MemberId, id: &SourceId) -> Key {
+    Key::new(member_partition(p, m), format!("SRC#{id}"))
+}
+fn payment_key(p: &PracticeId, m: &MemberId, id: &PaymentId) -> Key {
+    Key::new(member_partition(p, m), format!("PAY#{id}"))
+}
+fn idempotency_key(p: &PracticeId, m: &MemberId, key: &str) -> Key {
+    Key::new(member_partition(p, m), format!("IDEM#{}", crate::crypto::sha256_hex(key.as_bytes())))
+}
+/// The sparse index of payments awaiting the processor's answer (read by reconciliation).
+const PENDING_PAYMENTS: &str = "PAYMENT#PENDING";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Counter {
+    value: u64,
+    version: u64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Pointer {
+    member_id: MemberId,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct IdempotencyRecord {
+    payment_id: PaymentId,
+}
+
+fn invoice_write(invoice: &Invoice) -> StoreResult<Write> {
+    let item = to_item(invoice, &invoice_key(&invoice.practice_id, &invoice.member_id, &invoice.id), "invoice")?;
+    Ok(Write::Put { item, cond: version_cond(Some(invoice.version - 1)) })
+}
+
+fn payment_item(payment: &Payment) -> StoreResult<Item> {
+    let mut item = to_item(payment, &payment_key(&payment.practice_id, &payment.member_id, &payment.id), "payment")?;
+    if payment.status == PaymentStatus::Pending {
+        item.insert("gsi1pk".into(), Value::String(PENDING_PAYMENTS.into()));
+        item.insert("gsi1sk".into(), Value::String(format!("{}#{}", sortable_time(payment.created_at), payment.id)));
+    }
+    Ok(item)
+}
+
+fn profile_write(profile: &BillingProfile) -> StoreResult<Write> {
+    let item = to_item(profile, &billing_key(&profile.practice_id, &profile.member_id), "billing_profile")?;
+    Ok(Write::Put { item, cond: version_cond(Some(profile.version - 1)) })
+}
+
+#[async_trait]
+impl<T: Table> BillingRepo for TableStore<T> {
+    async fn invoice_sequence(&self, practice: &PracticeId) -> StoreResult<u64> {
+        Ok(self.get_as::<Counter>(&invoice_counter_key(practice)).await?.map_or(0, |c| c.value))
+    }
+
+    async fn create_invoice(&self, invoice: &Invoice, sequence: u64) -> StoreResult<()> {
+        let p = &invoice.practice_id;
+        let counter = Counter { value: sequence, version: sequence };
+        let writes = vec![
+            Write::Put {
+                item: to_item(&counter, &invoice_counter_key(p), "invoice_counter")?,
+                cond: version_cond(Some(sequence - 1)),
+            },
+            Write::Put {
+                item: to_item(invoice, &invoice_key(p, &invoice.member_id, &invoice.id), "invoice")?,
+                cond: Cond::NotExists,
+            },
+            Write::Put {
+                item: to_item(&Pointer { member_id: invoice.member_id.clone() }, &invoice_pointer_key(p, &invoice.id), "invoice_pointer")?,
+                cond: Cond::NotExists,
+            },
+        ];
+        self.table.write(writes).await
+    }
+
+    async fn get_invoice(&self, practice: &PracticeId, member: &MemberId, id: &InvoiceId) -> StoreResult<Option<Invoice>> {
+        self.get_as(&invoice_key(practice, member, id)).await
+    }
+
+    async fn find_invoice(&self, practice: &PracticeId, id: &InvoiceId) -> StoreResult<Option<Invoice>> {
+        match self.get_as::<Pointer>(&invoice_pointer_key(practice, id)).await? {
+            Some(p) => self.get_invoice(practice, &p.member_id, id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn invoices_of(&self, practice: &PracticeId, member: &MemberId) -> StoreResult<Vec<Invoice>> {
+        let query = Query { index: Index::Primary, pk: member_partition(practice, member), sk: SkCond::Prefix("INV#".into()) };
+        self.table.query(&query).await?.into_iter().map(from_item).collect()
+    }
+
+    async fn save_invoice(&self, next: &Invoice) -> StoreResult<()> {
+        self.table.write(vec![invoice_write(next)?]).await
+    }
+
+    async fn billing_profile(&self, practice: &PracticeId, member: &MemberId) -> StoreResult<Option<BillingProfile>> {
+        self.get_as(&billing_key(practice, member)).await
+    }
+
+    async fn save_billing_profile(&self, next: &BillingProfile) -> StoreResult<()> {
+        self.table.write(vec![profile_write(next)?]).await
+    }
+
+    async fn sources_of(&self, practice: &PracticeId, member: &MemberId) -> StoreResult<Vec<PaymentSource>> {
+        let query = Query { index: Index::Primary, pk: member_partition(practice, member), sk: SkCond::Prefix("SRC#".into()) };
+        self.table.query(&query).await?.into_iter().map(from_item).collect()
+    }
+
+    async fn add_source(&self, source: &PaymentSource, profile: &BillingProfile) -> StoreResult<()> {
+        let key = source_key(&source.practice_id, &source.member_id, &source.id);
+        self.table
+            .write(vec![
+                Write::Put { item: to_item(source, &key, "payment_source")?, cond: Cond::NotExists },
+                profile_write(profile)?,
+            ])
+            .await
+    }
+
+    async fn remove_source(&self, source: &PaymentSource, profile: &BillingProfile) -> StoreResult<()> {
+        let key = source_key(&source.practice_id, &source.member_id, &source.id);
+        self.table.write(vec![Write::Delete { key, cond: Cond::Exists }, profile_write(profile)?]).await
+    }
+
+    async fn get_payment(&self, practice: &PracticeId, member: &MemberId, id: &PaymentId) -> StoreResult<Option<Payment>> {
+        self.get_as(&payment_key(practice, member, id)).await
+    }
+
+    async fn payment_for_key(&self, practice: &PracticeId, member: &MemberId, key: &str) -> StoreResult<Option<PaymentId>> {
+        Ok(self.get_as::<IdempotencyRecord>(&idempotency_key(practice, member, key)).await?.map(|r| r.payment_id))
+    }
+
+    async fn start_payment(&self, payment: &Payment, invoices: &[Invoice]) -> StoreResult<()> {
+        let (p, m) = (&payment.practice_id, &payment.member_id);
+        let record = IdempotencyRecord { payment_id: payment.id.clone() };
+        let mut writes = vec![
+            Write::Put {
+                item: to_item(&record, &idempotency_key(p, m, &payment.idempotency_key), "idempotency_key")?,
+                cond: Cond::NotExists,
+            },
+            Write::Put { item: payment_item(payment)?, cond: Cond::NotExists },
+        ];
+        for invoice in invoices {
+            writes.push(invoice_write(invoice)?);
+        }
+        self.table.write(writes).await
+    }
+
+    async fn settle_payment(
+        &self,
+        payment: &Payment,
+        invoices: &[Invoice],
+        saved: Option<(&PaymentSource, &BillingProfile)>,
+    ) -> StoreResult<()> {
+        let mut writes = vec![Write::Put { item: payment_item(payment)?, cond: Cond::VersionIs(payment.version - 1) }];
+        for invoice in invoices {
+            writes.push(invoice_write(invoice)?);
+        }
+        if let Some((source, profile)) = saved {
+            let key = source_key(&source.practice_id, &source.member_id, &source.id);
+            writes.push(Write::Put { item: to_item(source, &key, "payment_source")?, cond: Cond::NotExists });
+            writes.push(profile_write(profile)?);
+        }
+        self.table.write(writes).await
+    }
+
+    async fn pending_payments(&self, before: OffsetDateTime) -> StoreResult<Vec<Payment>> {
+        let query = Query { index: Index::Gsi1, pk: PENDING_PAYMENTS.into(), sk: SkCond::Any };
+        let cutoff = sortable_time(before);
+        let mut payments = Vec::new();
+        for item in self.table.query(&query).await? {
+            if item.get("gsi1sk").and_then(Value::as_str).is_some_and(|sk| sk < cutoff.as_str()) {
+                // The index is eventually consistent: act on the payment as stored now.
+                let p: Payment = from_item(item)?;
+                if let Some(current) = self.get_payment(&p.practice_id, &p.member_id, &p.id).await? {
+                    if current.status == PaymentStatus::Pending {
+                        payments.push(current);
+                    }
+                }
+            }
+        }
+        Ok(payments)
     }
 }
