@@ -15,6 +15,7 @@ use http_body_util::BodyExt;
 use portal::adapters::dynamo::DynamoTable;
 use portal::adapters::mail::{Outbox, SesMailer};
 use portal::adapters::memory::MemoryTable;
+use portal::adapters::sandbox::SandboxGateway;
 use portal::adapters::system::{ManualClock, SecureRandom};
 use portal::adapters::TableStore;
 use portal::config::local_context;
@@ -203,6 +204,7 @@ pub struct TestApp {
     pub mail: MailSource,
     pub demo: Demo,
     pub backend: Backend,
+    pub gateway: Arc<SandboxGateway>,
 }
 
 /// The store for a new app on this run's backend.
@@ -230,12 +232,13 @@ pub async fn spawn_app() -> TestApp {
         Backend::Dynamo { ses, .. } => (Arc::new(ses_mailer(ses).await), MailSource::Ses { endpoint: ses.clone() }),
     };
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
-    let ctx = Arc::new(local_context(store, mailer, clock.clone(), "https://portal.test"));
+    let gateway = Arc::new(SandboxGateway::new());
+    let ctx = Arc::new(local_context(store, mailer, gateway.clone(), clock.clone(), "https://portal.test"));
     let practice = random_practice_id();
     let key = format!("mpk_test_{}", &practice.as_str()[4..]);
     let tag = &practice.as_str()[4..16];
     let demo = portal_local::seed(&ctx, &practice, &key, Some(tag)).await.expect("seed the demo household");
-    TestApp { app: portal::http::app(ctx.clone()), ctx, clock, mail, demo, backend }
+    TestApp { app: portal::http::app(ctx.clone()), ctx, clock, mail, demo, backend, gateway }
 }
 
 impl TestApp {

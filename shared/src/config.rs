@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use crate::adapters::dynamo::DynamoTable;
 use crate::adapters::mail::SesMailer;
+use crate::adapters::sandbox::SandboxGateway;
+use crate::adapters::stripe::StripeGateway;
 use crate::adapters::system::{SecureRandom, SystemClock};
 use crate::adapters::TableStore;
 use crate::crypto::{Pepper, TokenSigner, TokenVerifier};
 use crate::http::Group;
-use crate::ports::Mailer;
+use crate::ports::{Mailer, PaymentGateway};
 use crate::services::Ctx;
 
 pub const DEFAULT_ISSUER: &str = "member-portal";
@@ -48,6 +50,62 @@ pub struct Config {
     pub jwt_private_key: Option<String>,
     /// `PORTAL_CODE_PEPPER`: HMAC key for codes and rate-limit keys, ≥ 32 bytes (auth and members).
     pub code_pepper: Option<String>,
+    /// The payment processor, for the billing functions.
+    pub payments: Option<PaymentsConfig>,
+}
+
+/// `PORTAL_PAYMENTS` = `stripe` (default) with `PORTAL_STRIPE_SECRET_KEY` (and
+/// `PORTAL_STRIPE_API_BASE` for a local fake), or `sandbox` for local runs.
+#[derive(Debug, Clone)]
+pub enum PaymentsConfig {
+    Stripe { secret_key: String, api_base: String },
+    Sandbox,
+}
+
+impl PaymentsConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match var("PORTAL_PAYMENTS").as_deref() {
+            Some("sandbox") => Ok(PaymentsConfig::Sandbox),
+            None | Some("stripe") => Ok(PaymentsConfig::Stripe {
+                secret_key: required("PORTAL_STRIPE_SECRET_KEY")?,
+                api_base: var("PORTAL_STRIPE_API_BASE").unwrap_or_else(|| crate::adapters::stripe::API_BASE.into()),
+            }),
+            Some(other) => Err(ConfigError(format!("PORTAL_PAYMENTS must be stripe or sandbox, not {other}"))),
+        }
+    }
+
+    pub fn gateway(&self) -> Result<Arc<dyn PaymentGateway>, ConfigError> {
+        Ok(match self {
+            PaymentsConfig::Sandbox => Arc::new(SandboxGateway::new()),
+            PaymentsConfig::Stripe { secret_key, api_base } => Arc::new(
+                StripeGateway::new(secret_key, api_base, std::time::Duration::from_secs(20))
+                    .map_err(|e| ConfigError(format!("Stripe: {e}")))?,
+            ),
+        })
+    }
+}
+
+/// What a function's routes use, so it reads and builds nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    pub signer: bool,
+    pub pepper: bool,
+    pub mailer: bool,
+    pub gateway: bool,
+}
+
+impl Needs {
+    pub fn of(group: Group) -> Needs {
+        Needs {
+            signer: group == Group::Auth,
+            pepper: matches!(group, Group::Auth | Group::Members),
+            mailer: matches!(group, Group::Auth | Group::Members | Group::Admin),
+            gateway: matches!(group, Group::Payments | Group::PaymentSources),
+        }
+    }
+
+    /// The scheduled reconciliation: the table and the processor.
+    pub const RECONCILE: Needs = Needs { signer: false, pepper: false, mailer: false, gateway: true };
 }
 
 /// PEM keys may arrive with literal `\n` from a single-line environment variable.
@@ -56,11 +114,9 @@ fn pem(value: String) -> String {
 }
 
 impl Config {
-    /// Reads what `group` needs, failing clearly when something required is missing.
-    pub fn from_env(group: Group) -> Result<Self, ConfigError> {
-        let signs = group == Group::Auth;
-        let hashes_codes = matches!(group, Group::Auth | Group::Members);
-        let mails = matches!(group, Group::Auth | Group::Members | Group::Admin);
+    /// Reads what a function needs, failing clearly when something required is missing.
+    pub fn from_env(needs: Needs) -> Result<Self, ConfigError> {
+        let (signs, hashes_codes, mails) = (needs.signer, needs.pepper, needs.mailer);
         Ok(Config {
             table_name: required("PORTAL_TABLE_NAME")?,
             dynamodb_endpoint: var("PORTAL_DYNAMODB_ENDPOINT"),
@@ -75,6 +131,7 @@ impl Config {
             jwt_public_key: pem(required("PORTAL_JWT_PUBLIC_KEY")?),
             jwt_private_key: if signs { Some(pem(required("PORTAL_JWT_PRIVATE_KEY")?)) } else { None },
             code_pepper: if hashes_codes { Some(required("PORTAL_CODE_PEPPER")?) } else { None },
+            payments: if needs.gateway { Some(PaymentsConfig::from_env()?) } else { None },
         })
     }
 
@@ -120,6 +177,7 @@ impl Config {
             signer: signer.map(Arc::new),
             mailer,
             pepper: pepper.map(Arc::new),
+            gateway: self.payments.as_ref().map(PaymentsConfig::gateway).transpose()?,
             portal_url: self.portal_url.clone(),
         })
     }
@@ -130,6 +188,7 @@ impl Config {
 pub fn local_context(
     store: crate::ports::SharedStore,
     mailer: Arc<dyn Mailer>,
+    gateway: Arc<dyn PaymentGateway>,
     clock: Arc<dyn crate::ports::Clock>,
     portal_url: &str,
 ) -> Ctx {
@@ -146,6 +205,7 @@ pub fn local_context(
         )),
         mailer: Some(mailer),
         pepper: Some(Arc::new(Pepper::new(&pepper).expect("32 bytes"))),
+        gateway: Some(gateway),
         portal_url: portal_url.trim_end_matches('/').to_owned(),
     }
 }

@@ -143,7 +143,12 @@ pub trait BillingRepo {
     async fn invoice_sequence(&self, practice: &PracticeId) -> StoreResult<u64>;
     /// Creates an invoice numbered `sequence`, conditional on the practice's counter still being `sequence - 1`.
     async fn create_invoice(&self, invoice: &Invoice, sequence: u64) -> StoreResult<()>;
-    async fn get_invoice(&self, practice: &PracticeId, member: &MemberId, id: &InvoiceId) -> StoreResult<Option<Invoice>>;
+    async fn get_invoice(
+        &self,
+        practice: &PracticeId,
+        member: &MemberId,
+        id: &InvoiceId,
+    ) -> StoreResult<Option<Invoice>>;
     /// An invoice by id alone (the admin API), through its pointer.
     async fn find_invoice(&self, practice: &PracticeId, id: &InvoiceId) -> StoreResult<Option<Invoice>>;
     async fn invoices_of(&self, practice: &PracticeId, member: &MemberId) -> StoreResult<Vec<Invoice>>;
@@ -159,9 +164,19 @@ pub trait BillingRepo {
     /// Removes a source and stores the profile that no longer counts it, in one transaction.
     async fn remove_source(&self, source: &PaymentSource, profile: &BillingProfile) -> StoreResult<()>;
 
-    async fn get_payment(&self, practice: &PracticeId, member: &MemberId, id: &PaymentId) -> StoreResult<Option<Payment>>;
+    async fn get_payment(
+        &self,
+        practice: &PracticeId,
+        member: &MemberId,
+        id: &PaymentId,
+    ) -> StoreResult<Option<Payment>>;
     /// The payment an idempotency key was first used for.
-    async fn payment_for_key(&self, practice: &PracticeId, member: &MemberId, key: &str) -> StoreResult<Option<PaymentId>>;
+    async fn payment_for_key(
+        &self,
+        practice: &PracticeId,
+        member: &MemberId,
+        key: &str,
+    ) -> StoreResult<Option<PaymentId>>;
     /// Records a pending payment, claims its idempotency key and stores the invoices holding its
     /// amounts (each conditional on its version), in one transaction.
     async fn start_payment(&self, payment: &Payment, invoices: &[Invoice]) -> StoreResult<()>;
@@ -178,7 +193,10 @@ pub trait BillingRepo {
 }
 
 /// Every repository the services use.
-pub trait Store: PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + AuditRepo + BillingRepo + Send + Sync {}
+pub trait Store:
+    PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + AuditRepo + BillingRepo + Send + Sync
+{
+}
 impl<T: PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + AuditRepo + BillingRepo + Send + Sync> Store for T {}
 
 /// One message to one address. Plain text: it reads well everywhere and
@@ -248,10 +266,17 @@ pub struct ChargeRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChargeOutcome {
-    Succeeded { processor_id: String },
+    Succeeded {
+        processor_id: String,
+    },
     /// Accepted but not final (bank debits): settle later.
-    Processing { processor_id: String },
-    Declined { processor_id: Option<String>, decline: Decline },
+    Processing {
+        processor_id: String,
+    },
+    Declined {
+        processor_id: Option<String>,
+        decline: Decline,
+    },
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -1,12 +1,16 @@
 //! The demo practice and household, seeded through the same services the
 //! admin API uses, so demo data passes every rule real data does.
 
+use portal::domain::billing::{InvoiceInput, InvoiceLineInput};
 use portal::domain::contact::{AddressInput, InsuranceInput, PhoneKind};
+use portal::domain::ids::{InvoiceId, SessionId, SourceId};
 use portal::domain::ids::{MemberId, MembershipId, PracticeId};
 use portal::domain::member::{PatientInput, PhoneInput};
 use portal::domain::membership::{BillingPeriod, EnrollmentInput, MembershipInput, MembershipStatus};
 use portal::domain::practice::{Practice, PracticeInput};
-use portal::services::{admin, AdminCaller, Ctx, Error};
+use portal::services::payment_sources::{self, AddSource};
+use portal::services::payments::{self, AllocationBody, PaymentRequest};
+use portal::services::{admin, billing, AdminCaller, Caller, Ctx, Error};
 use time::{Date, Duration, Month};
 
 pub const DEMO_PRACTICE_ID: &str = "prc_demo";
@@ -27,6 +31,89 @@ pub struct Demo {
     pub child: MemberId,
     pub family_membership: MembershipId,
     pub past_membership: MembershipId,
+    /// Invoices billed to the owner, in every state.
+    pub invoices: DemoInvoices,
+    /// The owner's card on file.
+    pub card: SourceId,
+}
+
+#[derive(Debug, Clone)]
+pub struct DemoInvoices {
+    pub paid: InvoiceId,
+    pub partially_paid: InvoiceId,
+    pub past_due: InvoiceId,
+    pub open: InvoiceId,
+    pub void: InvoiceId,
+}
+
+fn line(description: &str, member: &MemberId, start: Date, amount: &str) -> InvoiceLineInput {
+    InvoiceLineInput {
+        description: description.into(),
+        member_id: Some(member.to_string()),
+        service_start: Some(start.to_string()),
+        service_end: Some((start + Duration::days(29)).to_string()),
+        amount: amount.into(),
+    }
+}
+
+/// A card on file for the owner and an invoice in every state: paid, partially paid, past due, open, void.
+async fn seed_billing(
+    ctx: &Ctx,
+    admin: &AdminCaller,
+    owner: &MemberId,
+    spouse: &MemberId,
+    child: &MemberId,
+    today: Date,
+) -> Result<(DemoInvoices, SourceId), Error> {
+    let as_owner = Caller {
+        practice_id: admin.practice_id.clone(),
+        member_id: owner.clone(),
+        session_id: SessionId::parse("ses_seed").map_err(|e| Error::Validation(vec![e]))?,
+    };
+    let card = payment_sources::add(
+        ctx,
+        &as_owner,
+        &AddSource { payment_method_id: "pm_card_visa".into(), make_default: true, pay_past_due: false },
+        None,
+    )
+    .await?
+    .source
+    .id;
+    let monthly = |issued: Date| InvoiceInput {
+        member_id: owner.to_string(),
+        issue_date: Some(issued.to_string()),
+        due_date: (issued + Duration::days(14)).to_string(),
+        lines: vec![
+            line("Family Membership — adult", owner, issued, "79.00"),
+            line("Family Membership — adult", spouse, issued, "61.00"),
+            line("Family Membership — child", child, issued, "35.00"),
+        ],
+    };
+    let issue = |input: InvoiceInput| async move { billing::issue(ctx, admin, &input).await.map(|d| d.summary.id) };
+    let paid = issue(monthly(today - Duration::days(90))).await?;
+    let partially_paid = issue(monthly(today - Duration::days(60))).await?;
+    let past_due = issue(monthly(today - Duration::days(30))).await?;
+    let open = issue(monthly(today - Duration::days(2))).await?;
+    let void = issue(InvoiceInput {
+        member_id: owner.to_string(),
+        issue_date: Some((today - Duration::days(45)).to_string()),
+        due_date: (today - Duration::days(31)).to_string(),
+        lines: vec![line("Lab panel (billed in error)", spouse, today - Duration::days(45), "42.00")],
+    })
+    .await?;
+    billing::void(ctx, admin, &void).await?;
+    let pay = |key: &'static str, invoice: &InvoiceId, amount: &str| {
+        let request = PaymentRequest {
+            allocations: vec![AllocationBody { invoice_id: invoice.to_string(), amount: amount.into() }],
+            source_id: Some(card.to_string()),
+            ..Default::default()
+        };
+        let caller = as_owner.clone();
+        async move { payments::pay(ctx, &caller, key, &request).await }
+    };
+    pay("demo-paid", &paid, "175.00").await?;
+    pay("demo-partial", &partially_paid, "100.00").await?;
+    Ok((DemoInvoices { paid, partially_paid, past_due, open, void }, card))
 }
 
 fn phone(kind: PhoneKind, number: &str) -> PhoneInput {
@@ -173,7 +260,11 @@ pub async fn seed(ctx: &Ctx, practice_id: &PracticeId, api_key: &str, email_tag:
         },
     )
     .await?;
+    let (invoices, card) =
+        seed_billing(ctx, &as_admin, &owner.member.id, &spouse.member.id, &child.member.id, today).await?;
     Ok(Demo {
+        invoices,
+        card,
         practice_id: practice_id.clone(),
         api_key: api_key.to_owned(),
         owner_email,

@@ -17,6 +17,7 @@ use axum::Router;
 use portal::adapters::dynamo::DynamoTable;
 use portal::adapters::mail::Outbox;
 use portal::adapters::memory::MemoryTable;
+use portal::adapters::sandbox::SandboxGateway;
 use portal::adapters::system::{SecureRandom, SystemClock};
 use portal::adapters::TableStore;
 use portal::config::local_context;
@@ -90,7 +91,24 @@ async fn serve() -> Result<(), Failure> {
     let outbox = Arc::new(Outbox::printing());
     let base = format!("http://127.0.0.1:{port}");
     let portal_url = env("PORTAL_URL").unwrap_or_else(|| base.clone());
-    let ctx = Arc::new(local_context(store, outbox.clone(), Arc::new(SystemClock), &portal_url));
+    let ctx = Arc::new(local_context(
+        store,
+        outbox.clone(),
+        Arc::new(SandboxGateway::new()),
+        Arc::new(SystemClock),
+        &portal_url,
+    ));
+    // What the scheduled reconcile function does in AWS, every minute here.
+    let reconciler = ctx.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = portal::services::payments::reconcile(&reconciler).await {
+                eprintln!("reconciliation failed: {e}");
+            }
+        }
+    });
 
     let practice = PracticeId::parse(DEMO_PRACTICE_ID)?;
     let seeded = match ctx.store.get_practice(&practice).await? {
@@ -140,7 +158,13 @@ async fn create_practice(args: &[String]) -> Result<(), Failure> {
         contact_email: need("--email")?,
     };
     let (store, label) = store().await?;
-    let ctx = local_context(store, Arc::new(Outbox::new()), Arc::new(SystemClock), "http://127.0.0.1");
+    let ctx = local_context(
+        store,
+        Arc::new(Outbox::new()),
+        Arc::new(SandboxGateway::new()),
+        Arc::new(SystemClock),
+        "http://127.0.0.1",
+    );
     let label_arg = flag(args, "--label").unwrap_or_else(|| "first key".into());
     let (practice, key) = admin::create_practice(&ctx, None, &input, &label_arg).await.map_err(|e| match e {
         portal::services::Error::Validation(errors) => {

@@ -119,13 +119,12 @@ impl PaymentGateway for SandboxGateway {
 
     async fn attach_method(&self, customer: &str, method: &str) -> Result<MethodInfo, GatewayError> {
         let details = test_method(method).ok_or_else(|| {
-            GatewayError::InvalidMethod(format!("No such PaymentMethod: '{method}'. The sandbox accepts {TEST_METHODS:?}."))
+            GatewayError::InvalidMethod(format!(
+                "No such PaymentMethod: '{method}'. The sandbox accepts {TEST_METHODS:?}."
+            ))
         })?;
         let id = self.id("pm");
-        self.lock().methods.insert(
-            id.clone(),
-            Attached { customer: customer.to_owned(), token: method.to_owned() },
-        );
+        self.lock().methods.insert(id.clone(), Attached { customer: customer.to_owned(), token: method.to_owned() });
         Ok(MethodInfo { processor_id: id, details })
     }
 

@@ -43,13 +43,22 @@ impl StripeGateway {
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
             .map_err(|e| format!("no TLS root certificates: {e}"))?;
-        let connector =
-            if loopback { builder.https_or_http().enable_http1().build() } else { builder.https_only().enable_http1().build() };
+        let connector = if loopback {
+            builder.https_or_http().enable_http1().build()
+        } else {
+            builder.https_only().enable_http1().build()
+        };
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(StripeGateway { client, base, secret_key: secret_key.to_owned(), timeout })
     }
 
-    async fn call(&self, method: Method, path: &str, form: &[(&str, String)], idempotency_key: Option<&str>) -> Result<Value, GatewayError> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        form: &[(&str, String)],
+        idempotency_key: Option<&str>,
+    ) -> Result<Value, GatewayError> {
         let (status, json) = self.exchange(method, path, form, idempotency_key).await?;
         if (200..300).contains(&status) {
             Ok(json)
@@ -82,15 +91,15 @@ impl StripeGateway {
         let exchange = async {
             let response = self.client.request(request).await.map_err(|e| GatewayError::Uncertain(e.to_string()))?;
             let status = response.status();
-            let bytes = response.into_body().collect().await.map_err(|e| GatewayError::Uncertain(e.to_string()))?.to_bytes();
+            let bytes =
+                response.into_body().collect().await.map_err(|e| GatewayError::Uncertain(e.to_string()))?.to_bytes();
             Ok::<_, GatewayError>((status, bytes))
         };
         let (status, bytes) = tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| GatewayError::Uncertain(format!("no answer within {:?}", self.timeout)))??;
-        let json: Value = serde_json::from_slice(&bytes).map_err(|_| {
-            GatewayError::Uncertain(format!("Stripe answered {status} with a body that is not JSON"))
-        })?;
+        let json: Value = serde_json::from_slice(&bytes)
+            .map_err(|_| GatewayError::Uncertain(format!("Stripe answered {status} with a body that is not JSON")))?;
         Ok((status.as_u16(), json))
     }
 }
@@ -106,8 +115,12 @@ impl StripeError {
         let e = &self.body["error"];
         let message = e["message"].as_str().unwrap_or("Stripe refused the request").to_owned();
         match (self.status, e["type"].as_str(), e["param"].as_str()) {
-            (500.., _, _) | (429, _, _) => GatewayError::Uncertain(format!("Stripe answered {}: {message}", self.status)),
-            (_, Some("invalid_request_error"), Some(p)) if p.contains("payment_method") => GatewayError::InvalidMethod(message),
+            (500.., _, _) | (429, _, _) => {
+                GatewayError::Uncertain(format!("Stripe answered {}: {message}", self.status))
+            }
+            (_, Some("invalid_request_error"), Some(p)) if p.contains("payment_method") => {
+                GatewayError::InvalidMethod(message)
+            }
             (404, _, _) if message.contains("PaymentMethod") => GatewayError::InvalidMethod(message),
             _ => GatewayError::Rejected(message),
         }
@@ -152,7 +165,10 @@ fn method_info(pm: &Value) -> Result<MethodInfo, GatewayError> {
         Some("us_bank_account") => {
             let b: Bank = serde_json::from_value(pm["us_bank_account"].clone())
                 .map_err(|e| GatewayError::Uncertain(format!("unexpected bank account: {e}")))?;
-            SourceDetails::BankAccount { bank_name: b.bank_name.unwrap_or_else(|| "Bank account".into()), last4: b.last4 }
+            SourceDetails::BankAccount {
+                bank_name: b.bank_name.unwrap_or_else(|| "Bank account".into()),
+                last4: b.last4,
+            }
         }
         other => {
             return Err(GatewayError::InvalidMethod(format!(
@@ -179,9 +195,15 @@ fn outcome(pi: &Value) -> ChargeOutcome {
         Some("processing") => ChargeOutcome::Processing { processor_id: id },
         Some("requires_action") | Some("requires_confirmation") => ChargeOutcome::Declined {
             processor_id: Some(id),
-            decline: decline("authentication_required", "This payment needs the cardholder's approval; use another payment source."),
+            decline: decline(
+                "authentication_required",
+                "This payment needs the cardholder's approval; use another payment source.",
+            ),
         },
-        _ => ChargeOutcome::Declined { processor_id: Some(id), decline: decline("payment_failed", "The payment failed.") },
+        _ => ChargeOutcome::Declined {
+            processor_id: Some(id),
+            decline: decline("payment_failed", "The payment failed."),
+        },
     }
 }
 
@@ -197,14 +219,27 @@ impl PaymentGateway for StripeGateway {
     async fn setup_intent(&self, customer: &str) -> Result<String, GatewayError> {
         let form = [("customer", customer.to_owned()), ("usage", "off_session".to_owned())];
         let si = self.call(Method::POST, "/v1/setup_intents", &form, None).await?;
-        si["client_secret"].as_str().map(str::to_owned).ok_or_else(|| GatewayError::Uncertain("SetupIntent without a client secret".into()))
+        si["client_secret"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| GatewayError::Uncertain("SetupIntent without a client secret".into()))
     }
 
     async fn attach_method(&self, customer: &str, method: &str) -> Result<MethodInfo, GatewayError> {
-        if !method.starts_with("pm_") || method.len() > 255 || !method.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if !method.starts_with("pm_")
+            || method.len() > 255
+            || !method.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             return Err(GatewayError::InvalidMethod("a payment method id looks like pm_…".into()));
         }
-        let pm = self.call(Method::POST, &format!("/v1/payment_methods/{method}/attach"), &[("customer", customer.to_owned())], None).await?;
+        let pm = self
+            .call(
+                Method::POST,
+                &format!("/v1/payment_methods/{method}/attach"),
+                &[("customer", customer.to_owned())],
+                None,
+            )
+            .await?;
         method_info(&pm)
     }
 
@@ -223,7 +258,8 @@ impl PaymentGateway for StripeGateway {
             ("description", r.description.clone()),
             ("metadata[payment_id]", r.payment_id.clone()),
         ];
-        let (status, json) = self.exchange(Method::POST, "/v1/payment_intents", &form, Some(&r.idempotency_key)).await?;
+        let (status, json) =
+            self.exchange(Method::POST, "/v1/payment_intents", &form, Some(&r.idempotency_key)).await?;
         let e = &json["error"];
         match status {
             200..=299 => Ok(outcome(&json)),

@@ -20,8 +20,8 @@ use crate::domain::member::Member;
 use crate::domain::membership::Membership;
 use crate::domain::practice::Practice;
 use crate::ports::{
-    AccessRepo, ApiKey, AuditPage, AuditRepo, BillingRepo, MemberRepo, MembershipRepo, PracticeRepo, RateScope, StoreError,
-    StoreResult,
+    AccessRepo, ApiKey, AuditPage, AuditRepo, BillingRepo, MemberRepo, MembershipRepo, PracticeRepo, RateScope,
+    StoreError, StoreResult,
 };
 
 /// An item: attribute name to JSON value (numbers become DynamoDB numbers).
@@ -575,14 +575,23 @@ impl<T: Table> BillingRepo for TableStore<T> {
                 cond: Cond::NotExists,
             },
             Write::Put {
-                item: to_item(&Pointer { member_id: invoice.member_id.clone() }, &invoice_pointer_key(p, &invoice.id), "invoice_pointer")?,
+                item: to_item(
+                    &Pointer { member_id: invoice.member_id.clone() },
+                    &invoice_pointer_key(p, &invoice.id),
+                    "invoice_pointer",
+                )?,
                 cond: Cond::NotExists,
             },
         ];
         self.table.write(writes).await
     }
 
-    async fn get_invoice(&self, practice: &PracticeId, member: &MemberId, id: &InvoiceId) -> StoreResult<Option<Invoice>> {
+    async fn get_invoice(
+        &self,
+        practice: &PracticeId,
+        member: &MemberId,
+        id: &InvoiceId,
+    ) -> StoreResult<Option<Invoice>> {
         self.get_as(&invoice_key(practice, member, id)).await
     }
 
@@ -594,7 +603,8 @@ impl<T: Table> BillingRepo for TableStore<T> {
     }
 
     async fn invoices_of(&self, practice: &PracticeId, member: &MemberId) -> StoreResult<Vec<Invoice>> {
-        let query = Query { index: Index::Primary, pk: member_partition(practice, member), sk: SkCond::Prefix("INV#".into()) };
+        let query =
+            Query { index: Index::Primary, pk: member_partition(practice, member), sk: SkCond::Prefix("INV#".into()) };
         self.table.query(&query).await?.into_iter().map(from_item).collect()
     }
 
@@ -611,7 +621,8 @@ impl<T: Table> BillingRepo for TableStore<T> {
     }
 
     async fn sources_of(&self, practice: &PracticeId, member: &MemberId) -> StoreResult<Vec<PaymentSource>> {
-        let query = Query { index: Index::Primary, pk: member_partition(practice, member), sk: SkCond::Prefix("SRC#".into()) };
+        let query =
+            Query { index: Index::Primary, pk: member_partition(practice, member), sk: SkCond::Prefix("SRC#".into()) };
         self.table.query(&query).await?.into_iter().map(from_item).collect()
     }
 
@@ -630,11 +641,21 @@ impl<T: Table> BillingRepo for TableStore<T> {
         self.table.write(vec![Write::Delete { key, cond: Cond::Exists }, profile_write(profile)?]).await
     }
 
-    async fn get_payment(&self, practice: &PracticeId, member: &MemberId, id: &PaymentId) -> StoreResult<Option<Payment>> {
+    async fn get_payment(
+        &self,
+        practice: &PracticeId,
+        member: &MemberId,
+        id: &PaymentId,
+    ) -> StoreResult<Option<Payment>> {
         self.get_as(&payment_key(practice, member, id)).await
     }
 
-    async fn payment_for_key(&self, practice: &PracticeId, member: &MemberId, key: &str) -> StoreResult<Option<PaymentId>> {
+    async fn payment_for_key(
+        &self,
+        practice: &PracticeId,
+        member: &MemberId,
+        key: &str,
+    ) -> StoreResult<Option<PaymentId>> {
         Ok(self.get_as::<IdempotencyRecord>(&idempotency_key(practice, member, key)).await?.map(|r| r.payment_id))
     }
 

@@ -233,8 +233,13 @@ impl InvoiceDetails {
             }
             let amount = f.take(
                 &at("amount"),
-                Money::parse(&l.amount)
-                    .and_then(|m| if m.is_zero() { Err(FieldError::new("", "must be more than zero")) } else { Ok(m) }),
+                Money::parse(&l.amount).and_then(|m| {
+                    if m.is_zero() {
+                        Err(FieldError::new("", "must be more than zero"))
+                    } else {
+                        Ok(m)
+                    }
+                }),
             );
             total = match (total, amount) {
                 (Some(t), Some(a)) => t.checked_add(a),
@@ -250,7 +255,9 @@ impl InvoiceDetails {
             (Some(member_id), Some(issue_date), Some(due_date), Some(total)) if f.is_empty() => {
                 Ok(InvoiceDetails { member_id, issue_date, due_date, lines, total })
             }
-            (_, _, _, None) if f.is_empty() => Err(vec![FieldError::new("lines", "add up to more than the portal accepts")]),
+            (_, _, _, None) if f.is_empty() => {
+                Err(vec![FieldError::new("lines", "add up to more than the portal accepts")])
+            }
             _ => Err(f.finish().err().unwrap_or_default()),
         }
     }

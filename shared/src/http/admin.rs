@@ -25,6 +25,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/memberships", post(create_membership))
         .route("/v1/admin/memberships/{id}", get(show_membership).put(update_membership))
         .route("/v1/admin/audit", get(audit_feed))
+        .route("/v1/admin/invoices", post(issue_invoice))
+        .route("/v1/admin/invoices/{id}/void", post(void_invoice))
 }
 
 fn member_id(id: &str) -> Result<MemberId, Problem> {
@@ -229,4 +231,36 @@ pub async fn audit_feed(
     let Query(params) = params.map_err(|e| Problem::validation(vec![FieldError::new("", e.body_text())]))?;
     let query = parse_audit_params(params)?;
     Ok(axum::Json(admin::audit_feed(&ctx, &admin, &query).await?))
+}
+
+/// Issue an invoice to a patient (numbered lines, optionally per member and service period).
+#[utoipa::path(post, path = "/v1/admin/invoices", tag = "admin", security(("practice_key" = [])),
+    request_body = crate::domain::billing::InvoiceInput,
+    responses(
+        (status = 201, body = crate::services::billing::InvoiceDetail),
+        (status = 422, description = "Invalid fields, or patients not of this practice", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn issue_invoice(
+    State(ctx): State<AppState>,
+    Admin(admin): Admin,
+    Json(body): Json<crate::domain::billing::InvoiceInput>,
+) -> Result<(StatusCode, axum::Json<crate::services::billing::InvoiceDetail>), Problem> {
+    Ok((StatusCode::CREATED, axum::Json(crate::services::billing::issue(&ctx, &admin, &body).await?)))
+}
+
+/// Void an invoice nothing was paid on.
+#[utoipa::path(post, path = "/v1/admin/invoices/{id}/void", tag = "admin", security(("practice_key" = [])),
+    params(("id" = String, Path, description = "Invoice id (`inv_…`)")),
+    responses(
+        (status = 200, body = crate::services::billing::InvoiceDetail),
+        (status = 404, description = "No such invoice in this practice", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already void, or payments were made on it", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn void_invoice(
+    State(ctx): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+) -> Result<axum::Json<crate::services::billing::InvoiceDetail>, Problem> {
+    let id = path_id(&id, crate::domain::ids::InvoiceId::parse, "invoice")?;
+    Ok(axum::Json(crate::services::billing::void(&ctx, &admin, &id).await?))
 }

@@ -4,9 +4,12 @@
 mod admin;
 mod auth;
 pub mod extract;
+mod invoices;
 mod members;
 mod memberships;
 pub mod openapi;
+mod payment_sources;
+mod payments;
 pub mod problem;
 
 use std::sync::Arc;
@@ -29,11 +32,22 @@ pub enum Group {
     Auth,
     Memberships,
     Members,
+    Invoices,
+    Payments,
+    PaymentSources,
     Admin,
 }
 
 impl Group {
-    pub const ALL: [Group; 4] = [Group::Auth, Group::Memberships, Group::Members, Group::Admin];
+    pub const ALL: [Group; 7] = [
+        Group::Auth,
+        Group::Memberships,
+        Group::Members,
+        Group::Invoices,
+        Group::Payments,
+        Group::PaymentSources,
+        Group::Admin,
+    ];
 
     /// The function's name in `functions/` and `template.yaml` (kebab-case).
     pub fn name(self) -> &'static str {
@@ -41,6 +55,9 @@ impl Group {
             Group::Auth => "auth",
             Group::Memberships => "memberships",
             Group::Members => "members",
+            Group::Invoices => "invoices",
+            Group::Payments => "payments",
+            Group::PaymentSources => "payment-sources",
             Group::Admin => "admin",
         }
     }
@@ -54,6 +71,9 @@ impl Group {
             Group::Auth => auth::routes(),
             Group::Memberships => memberships::routes(),
             Group::Members => members::routes(),
+            Group::Invoices => invoices::routes(),
+            Group::Payments => payments::routes(),
+            Group::PaymentSources => payment_sources::routes(),
             Group::Admin => admin::routes(),
         }
     }

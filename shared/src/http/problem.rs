@@ -23,15 +23,29 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Extension members of some problem types (absent when empty).
+    #[serde(flatten)]
+    pub ext: Box<Extensions>,
+}
+
+/// Extension members: each appears only on the problem types that use it.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct Extensions {
     /// Wrong-code answers: tries left before a new code is needed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remaining_tries: Option<u32>,
     /// Rate-limited answers: seconds to wait (also in `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u32>,
+    /// Declined payments: the processor's reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decline: Option<crate::domain::billing::Decline>,
+    /// Declined payments: the payment recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<crate::domain::ids::PaymentId>,
     /// Contact-the-practice answers: whom to call or write.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub contact: Option<Box<PracticeContact>>,
+    pub contact: Option<PracticeContact>,
 }
 
 fn problem_type<S: serde::Serializer>(slug: &&'static str, s: S) -> Result<S::Ok, S::Error> {
@@ -46,9 +60,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
-            remaining_tries: None,
-            retry_after: None,
-            contact: None,
+            ext: Box::default(),
         }
     }
 
@@ -63,8 +75,8 @@ impl Problem {
         }
     }
 
-    fn with_contact(mut self, contact: Box<PracticeContact>) -> Self {
-        self.contact = Some(contact);
+    fn with_contact(mut self, contact: PracticeContact) -> Self {
+        self.ext.contact = Some(contact);
         self
     }
 
@@ -76,7 +88,7 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let retry = self.retry_after;
+        let retry = self.ext.retry_after;
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
@@ -105,7 +117,7 @@ impl From<Error> for Problem {
                 "This access link has expired or is not valid. Ask your practice for a new one, or sign in with your email address.",
             ),
             Error::Code(CodeRejection::Wrong { remaining }) => Problem {
-                remaining_tries: Some(remaining),
+                ext: Box::new(Extensions { remaining_tries: Some(remaining), ..Default::default() }),
                 ..Problem::new(
                     S::UNAUTHORIZED,
                     "code-incorrect",
@@ -150,11 +162,30 @@ impl From<Error> for Problem {
                     ),
                 )
             }
-            .with_contact(contact),
+            .with_contact(*contact),
+            Error::LastSource(detail) => Problem::new(S::CONFLICT, "last-payment-source", "Last payment source", detail),
+            Error::IdempotencyKeyReused => Problem::new(
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+                "This Idempotency-Key was already used for a different payment request. Use a new key for a new payment.",
+            ),
+            Error::Unavailable(cause) => {
+                tracing::warn!(%cause, "dependency unavailable");
+                Problem::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Temporarily unavailable",
+                    "The payment processor did not answer. Nothing was charged; please try again in a minute.",
+                )
+            }
             Error::Forbidden(detail) => Problem::new(S::FORBIDDEN, "forbidden", "Not allowed", detail),
             Error::Conflict(detail) => Problem::new(S::CONFLICT, "conflict", "Conflict", detail),
             Error::RateLimited { retry_after_secs } => Problem {
-                retry_after: Some(u32::try_from(retry_after_secs).unwrap_or(u32::MAX)),
+                ext: Box::new(Extensions {
+                    retry_after: Some(u32::try_from(retry_after_secs).unwrap_or(u32::MAX)),
+                    ..Default::default()
+                }),
                 ..Problem::new(
                     S::TOO_MANY_REQUESTS,
                     "rate-limited",

@@ -3,15 +3,18 @@
 
 pub mod access;
 pub mod admin;
+pub mod billing;
 pub mod members;
 pub mod memberships;
+pub mod payment_sources;
+pub mod payments;
 
 use std::sync::Arc;
 
 use crate::crypto::{Pepper, TokenSigner, TokenVerifier};
 use crate::domain::ids::{MemberId, PracticeId, SessionId};
 use crate::domain::FieldError;
-use crate::ports::{Clock, MailError, Mailer, Random, SharedStore, StoreError};
+use crate::ports::{Clock, MailError, Mailer, PaymentGateway, Random, SharedStore, StoreError};
 
 /// Everything a use case may need. A function gets only the parts its routes
 /// use: `signer`, `mailer` and `pepper` are absent where no route needs them.
@@ -24,6 +27,7 @@ pub struct Ctx {
     pub signer: Option<Arc<TokenSigner>>,
     pub mailer: Option<Arc<dyn Mailer>>,
     pub pepper: Option<Arc<Pepper>>,
+    pub gateway: Option<Arc<dyn PaymentGateway>>,
     /// The member portal's public address, for links in mail (no trailing slash).
     pub portal_url: String,
 }
@@ -85,6 +89,12 @@ pub enum Error {
     Forbidden(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("the last payment source cannot be removed")]
+    LastSource(String),
+    #[error("the idempotency key was used with another request")]
+    IdempotencyKeyReused,
+    #[error("a service the request needs is unavailable: {0}")]
+    Unavailable(String),
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
     #[error("internal error: {0}")]
