@@ -247,6 +247,23 @@ impl TestApp {
         send(&self.app, method, path, body, bearer).await
     }
 
+    /// A request with extra headers (e.g. `Idempotency-Key`).
+    pub async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        bearer: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        send_with(&self.app, method, path, body, bearer, headers).await
+    }
+
+    /// `POST /v1/payments` with an idempotency key.
+    pub async fn pay(&self, token: &str, key: &str, body: Value) -> TestResponse {
+        self.request_with(Method::POST, "/v1/payments", Some(body), Some(token), &[("idempotency-key", key)]).await
+    }
+
     pub async fn get(&self, path: &str, bearer: Option<&str>) -> TestResponse {
         self.request(Method::GET, path, None, bearer).await
     }
@@ -335,6 +352,17 @@ pub async fn send(
     body: Option<Value>,
     bearer: Option<&str>,
 ) -> TestResponse {
+    send_with(router, method, path, body, bearer, &[]).await
+}
+
+pub async fn send_with(
+    router: &Router,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    bearer: Option<&str>,
+    headers: &[(&str, &str)],
+) -> TestResponse {
     let mut builder = Request::builder()
         .method(method)
         .uri(path)
@@ -342,6 +370,9 @@ pub async fn send(
         .extension(portal::http::extract::PeerAddr(TEST_IP.parse().expect("ip")));
     if let Some(token) = bearer {
         builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
     }
     let request = match body {
         Some(b) => builder.header("content-type", "application/json").body(Body::from(b.to_string())),

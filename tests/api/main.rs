@@ -3,8 +3,12 @@
 
 mod admin;
 mod auth;
+mod concurrency;
+mod invoices;
 mod logs;
 mod members;
 mod memberships;
+mod payment_sources;
+mod payments;
 mod routes;
 mod store;

@@ -259,7 +259,13 @@ pub async fn pay(ctx: &Ctx, caller: &Caller, key: &str, request: &PaymentRequest
     let (profile, customer) = profile_with_customer(ctx, &caller.practice_id, &caller.member_id).await?;
     // Validate what needs no processor before attaching anything.
     let today = practice.today(ctx.clock.now());
-    plan(request, &ctx.store.invoices_of(&caller.practice_id, &caller.member_id).await?, today)?;
+    if let Err(e) = plan(request, &ctx.store.invoices_of(&caller.practice_id, &caller.member_id).await?, today) {
+        // A concurrent request with this key may have just held these invoices: answer as it did.
+        return match replay(ctx, caller, key, &request_hash).await? {
+            Some(existing) => Ok(existing),
+            None => Err(e),
+        };
+    }
     let charging = resolve_source(ctx, caller, request, &profile, &customer).await?;
 
     let id = PaymentId::from_random(ctx.random.bytes16());
@@ -270,7 +276,10 @@ pub async fn pay(ctx: &Ctx, caller: &Caller, key: &str, request: &PaymentRequest
             Ok(a) => a,
             Err(e) => {
                 release_new_method(ctx, &charging).await;
-                return Err(e);
+                return match replay(ctx, caller, key, &request_hash).await? {
+                    Some(existing) => Ok(existing),
+                    None => Err(e),
+                };
             }
         };
         let held: Vec<Invoice> = allocations
