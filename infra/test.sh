@@ -41,7 +41,8 @@ free_port() {
 }
 
 start_moto() { # port logfile
-  "$venv/bin/moto_server" -H 127.0.0.1 -p "$1" >"$2" 2>&1 &
+  # One request at a time: moto's threaded server breaks transactions under concurrency (see the script).
+  "$venv/bin/python" "$root/infra/moto_serial.py" 127.0.0.1 "$1" >"$2" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do
     if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$1/moto-api/')" 2>/dev/null; then

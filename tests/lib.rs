@@ -67,19 +67,16 @@ async fn aws_config() -> aws_config::SdkConfig {
         .await
 }
 
-/// The DynamoDB table (created once per test binary).
+/// A DynamoDB table of its own for one app, so tests neither see each other's
+/// data (reconciliation reads a table-wide index) nor slow each other down.
 pub async fn dynamo_table(endpoint: &str) -> DynamoTable {
-    static READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     let config = aws_config().await;
     let client = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&config).endpoint_url(endpoint).build(),
     );
-    let table = DynamoTable::new(client, TABLE);
-    READY
-        .get_or_init(|| async {
-            table.ensure_table().await.expect("create the test table");
-        })
-        .await;
+    let name = format!("{TABLE}-{}", &random_practice_id().as_str()[4..16]);
+    let table = DynamoTable::new(client, name);
+    table.ensure_table().await.expect("create a test table");
     table
 }
 

@@ -43,7 +43,7 @@ async fn concurrent_partial_payments_never_over_collect() {
         let body = json!({ "allocations": [{ "invoice_id": app.demo.invoices.open, "amount": "40.00" }] });
         tasks.push(tokio::spawn(async move { app.pay(&token, &format!("race-{n}"), body).await }));
     }
-    let mut paid = 0;
+    let mut paid: u32 = 0;
     for t in tasks {
         let r = t.await.unwrap();
         match r.status {

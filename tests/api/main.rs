@@ -12,3 +12,4 @@ mod payment_sources;
 mod payments;
 mod routes;
 mod store;
+mod stripe;

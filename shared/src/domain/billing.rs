@@ -138,7 +138,12 @@ pub enum PaymentRuleError {
     ExceedsBalance,
     #[error("is not open for payment")]
     NotPayable,
+    #[error("has taken as many payments as one invoice holds; pay the rest in one payment or ask the practice")]
+    TooManyPayments,
 }
+
+/// Payments one invoice records (keeps an invoice item well inside DynamoDB's 400 KB).
+pub const MAX_PAYMENTS_PER_INVOICE: usize = 100;
 
 /// Checks one amount against one invoice, counting payments in flight.
 pub fn check_payable(invoice: &Invoice, amount: Money) -> Result<(), PaymentRuleError> {
@@ -150,6 +155,9 @@ pub fn check_payable(invoice: &Invoice, amount: Money) -> Result<(), PaymentRule
     }
     if amount > invoice.payable() {
         return Err(PaymentRuleError::ExceedsBalance);
+    }
+    if invoice.payments.len() >= MAX_PAYMENTS_PER_INVOICE {
+        return Err(PaymentRuleError::TooManyPayments);
     }
     Ok(())
 }

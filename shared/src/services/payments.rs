@@ -227,7 +227,11 @@ fn plan(request: &PaymentRequest, invoices: &[Invoice], today: Date) -> Result<V
                 format!("is more than the {} still open on invoice {}", invoice.payable(), invoice.number),
             )),
             Err(e) => f.push(FieldError::new(
-                if e == PaymentRuleError::NotPayable { at("invoice_id") } else { at("amount") },
+                if matches!(e, PaymentRuleError::NotPayable | PaymentRuleError::TooManyPayments) {
+                    at("invoice_id")
+                } else {
+                    at("amount")
+                },
                 e.to_string(),
             )),
         }
@@ -270,7 +274,12 @@ pub async fn pay(ctx: &Ctx, caller: &Caller, key: &str, request: &PaymentRequest
 
     let id = PaymentId::from_random(ctx.random.bytes16());
     let mut started = None;
-    for _ in 0..RETRIES {
+    for attempt in 0..RETRIES * 3 {
+        if attempt > 0 {
+            // Back off a little, by a random amount, so racing payments do not collide again.
+            let jitter = u64::from(ctx.random.u32() % 20);
+            tokio::time::sleep(std::time::Duration::from_millis(5 * attempt as u64 + jitter)).await;
+        }
         let invoices = ctx.store.invoices_of(&caller.practice_id, &caller.member_id).await?;
         let allocations = match plan(request, &invoices, today) {
             Ok(a) => a,
@@ -328,7 +337,7 @@ pub async fn pay(ctx: &Ctx, caller: &Caller, key: &str, request: &PaymentRequest
 
     let outcome = gateway(ctx)?.charge(&charge_request(&payment, practice.currency.as_str())).await;
     let settled = match outcome {
-        Ok(outcome) => record_outcome(ctx, &payment, outcome).await?,
+        Ok(outcome) => record_outcome(ctx, &payment, outcome).await?.0,
         Err(GatewayError::Uncertain(cause)) => {
             // The charge may or may not have happened: reconciliation will ask the processor.
             tracing::warn!(payment = %payment.id, %cause, "processor answer unknown; payment left pending");
@@ -336,7 +345,7 @@ pub async fn pay(ctx: &Ctx, caller: &Caller, key: &str, request: &PaymentRequest
         }
         Err(GatewayError::InvalidMethod(m) | GatewayError::Rejected(m)) => {
             let decline = Decline { code: "processor_refused".into(), message: m };
-            record_outcome(ctx, &payment, ChargeOutcome::Declined { processor_id: None, decline }).await?
+            record_outcome(ctx, &payment, ChargeOutcome::Declined { processor_id: None, decline }).await?.0
         }
     };
     if settled.status != PaymentStatus::Succeeded || !settled.save_source {
@@ -383,8 +392,9 @@ async fn replay(ctx: &Ctx, caller: &Caller, key: &str, request_hash: &str) -> Re
     }
 }
 
-/// Records what the processor said, unless another worker already did. Returns the payment as stored.
-pub(crate) async fn record_outcome(ctx: &Ctx, payment: &Payment, outcome: ChargeOutcome) -> Result<Payment> {
+/// Records what the processor said, unless another worker already did. Returns the payment as
+/// stored, and whether this call was the one that settled it.
+pub(crate) async fn record_outcome(ctx: &Ctx, payment: &Payment, outcome: ChargeOutcome) -> Result<(Payment, bool)> {
     for _ in 0..RETRIES * 2 {
         let current = ctx
             .store
@@ -392,7 +402,7 @@ pub(crate) async fn record_outcome(ctx: &Ctx, payment: &Payment, outcome: Charge
             .await?
             .ok_or_else(|| Error::Internal("a payment disappeared".into()))?;
         if current.status != PaymentStatus::Pending {
-            return Ok(current);
+            return Ok((current, false));
         }
         let now = ctx.clock.now();
         let (status, processor_id, decline) = match &outcome {
@@ -408,7 +418,7 @@ pub(crate) async fn record_outcome(ctx: &Ctx, payment: &Payment, outcome: Charge
                     ..current
                 };
                 match ctx.store.settle_payment(&next, &[], None).await {
-                    Ok(()) => return Ok(next),
+                    Ok(()) => return Ok((next, false)),
                     Err(StoreError::Conflict) => continue,
                     Err(e) => return Err(e.into()),
                 }
@@ -454,7 +464,7 @@ pub(crate) async fn record_outcome(ctx: &Ctx, payment: &Payment, outcome: Charge
         match ctx.store.settle_payment(&next, &invoices, saved.as_ref().map(|(s, p)| (s, p))).await {
             Ok(()) => {
                 tracing::info!(payment = %next.id, status = ?next.status, "payment settled");
-                return Ok(next);
+                return Ok((next, true));
             }
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
@@ -489,6 +499,7 @@ pub(crate) async fn view(ctx: &Ctx, payment: &Payment) -> Result<PaymentView> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ReconcileReport {
     pub examined: usize,
+    pub already_settled: usize,
     pub succeeded: usize,
     pub failed: usize,
     pub still_pending: usize,
@@ -512,21 +523,23 @@ pub async fn reconcile(ctx: &Ctx) -> Result<ReconcileReport> {
             Some(pi) => gateway(ctx)?.retrieve_charge(pi).await,
             None => gateway(ctx)?.charge(&charge_request(&payment, currency)).await,
         };
-        let settled = match asked {
+        let (settled, by_us) = match asked {
             Ok(outcome) => record_outcome(ctx, &payment, outcome).await?,
             Err(GatewayError::Uncertain(cause)) => {
                 tracing::warn!(payment = %payment.id, %cause, "processor still not answering");
-                payment
+                (payment, false)
             }
             Err(GatewayError::InvalidMethod(m) | GatewayError::Rejected(m)) => {
                 let decline = Decline { code: "processor_refused".into(), message: m };
                 record_outcome(ctx, &payment, ChargeOutcome::Declined { processor_id: None, decline }).await?
             }
         };
-        match settled.status {
-            PaymentStatus::Succeeded => report.succeeded += 1,
-            PaymentStatus::Failed => report.failed += 1,
-            PaymentStatus::Pending => report.still_pending += 1,
+        match (settled.status, by_us) {
+            (PaymentStatus::Succeeded, true) => report.succeeded += 1,
+            (PaymentStatus::Failed, true) => report.failed += 1,
+            (PaymentStatus::Pending, _) => report.still_pending += 1,
+            // Settled meanwhile by the request itself or another run.
+            (_, false) => report.already_settled += 1,
         }
     }
     Ok(report)
