@@ -15,9 +15,12 @@ use portal::domain::ids::{MemberId, PracticeId};
 use portal::ports::{ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway};
 use serde_json::{json, Value};
 
+type Fields = HashMap<String, String>;
+
+/// Each request the fake received: path, headers, form fields.
 #[derive(Default)]
 struct Seen {
-    requests: Vec<(String, HashMap<String, String>, HashMap<String, String>)>,
+    requests: Vec<(String, Fields, Fields)>,
 }
 
 type Shared = Arc<Mutex<Seen>>;
