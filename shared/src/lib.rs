@@ -7,6 +7,7 @@
 pub mod adapters;
 pub mod config;
 pub mod crypto;
+pub mod documents;
 pub mod domain;
 pub mod http;
 pub mod lambda;

@@ -11,6 +11,7 @@ pub mod member;
 pub mod membership;
 pub mod money;
 pub mod practice;
+pub mod statement;
 
 use serde::Serialize;
 

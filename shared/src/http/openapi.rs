@@ -52,6 +52,8 @@ impl Modify for Security {
         super::members::set_insurance,
         super::invoices::list_invoices,
         super::invoices::show_invoice,
+        super::invoices::invoice_pdf,
+        super::invoices::show_statement,
         super::payments::create_payment,
         super::payment_sources::list_sources,
         super::payment_sources::setup_source,

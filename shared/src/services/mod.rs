@@ -8,6 +8,7 @@ pub mod members;
 pub mod memberships;
 pub mod payment_sources;
 pub mod payments;
+pub mod statements;
 
 use std::sync::Arc;
 
