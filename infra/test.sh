@@ -21,6 +21,12 @@ trap cleanup EXIT
 step "toolchain components"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
+step "system packages (pdftotext for the document tests)"
+if ! command -v pdftotext >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq poppler-utils >/dev/null
+fi
+pdftotext -v 2>&1 | head -1
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

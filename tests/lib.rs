@@ -442,3 +442,32 @@ impl TestApp {
         r.json["session"]["access_token"].as_str().expect("token").to_owned()
     }
 }
+
+/// The text of a PDF, as `pdftotext -layout` extracts it (poppler-utils; `./infra/test.sh` installs it).
+pub fn pdf_text(bytes: &[u8]) -> String {
+    assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
+    let path = std::env::temp_dir().join(format!("portal-test-{}.pdf", &random_practice_id().as_str()[4..]));
+    std::fs::write(&path, bytes).expect("write the PDF");
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext is needed for the document tests: apt-get install poppler-utils (./infra/test.sh does)");
+    let _ = std::fs::remove_file(&path);
+    assert!(out.status.success(), "pdftotext failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8 text")
+}
+
+/// US-style money as the documents print it: `$1,234.50`.
+pub fn dollars(amount: &str) -> String {
+    let (whole, cents) = amount.split_once('.').unwrap_or((amount, "00"));
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("${grouped}.{cents}")
+}

@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod concurrency;
+mod documents;
 mod invoices;
 mod logs;
 mod members;

@@ -30,6 +30,28 @@ use serde_json::{json, Value};
 use time::Duration as Span;
 use tower::ServiceExt;
 
+/// The system allocator, counting bytes in use and the peak since the last reset.
+struct Counted;
+
+static IN_USE: AtomicU64 = AtomicU64::new(0);
+static PEAK: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for Counted {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let now = IN_USE.fetch_add(layout.size() as u64, Ordering::Relaxed) + layout.size() as u64;
+        PEAK.fetch_max(now, Ordering::Relaxed);
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        IN_USE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counted = Counted;
+
 /// Counts calls per kind: each is one DynamoDB request.
 #[derive(Default)]
 struct Counts {
@@ -114,6 +136,14 @@ impl Stats {
             per(w),
         );
     }
+}
+
+/// Page objects in a PDF: `/Type /Page` (with or without the space), not `/Pages`.
+fn count_pages(pdf: &[u8]) -> usize {
+    [&b"/Type /Page"[..], &b"/Type/Page"[..]]
+        .iter()
+        .map(|pat| pdf.windows(pat.len() + 1).filter(|w| &w[..pat.len()] == *pat && w[pat.len()] != b's').count())
+        .sum()
 }
 
 #[tokio::main]
@@ -225,11 +255,94 @@ async fn main() {
     let pay_stats =
         Stats { name: "POST /v1/payments", samples, store_calls: std::array::from_fn(|i| after[i] - before[i]) };
 
+    // A statement of five years of monthly invoices, each paid: JSON, then PDF and CSV.
+    let spouse = portal::services::Caller {
+        practice_id: practice.clone(),
+        member_id: demo.spouse.clone(),
+        session_id: portal::domain::ids::SessionId::parse("ses_bench").unwrap(),
+    };
+    let card = portal::services::payment_sources::add(
+        &ctx,
+        &spouse,
+        &portal::services::payment_sources::AddSource {
+            payment_method_id: "pm_card_visa".into(),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap()
+    .source
+    .id;
+    let first = today - Span::days(30 * 60);
+    for m in 0..60 {
+        let issued = first + Span::days(30 * m);
+        let input = InvoiceInput {
+            member_id: demo.spouse.to_string(),
+            issue_date: Some(issued.to_string()),
+            due_date: (issued + Span::days(10)).to_string(),
+            lines: vec![InvoiceLineInput {
+                description: "Adult Membership".into(),
+                member_id: None,
+                service_start: None,
+                service_end: None,
+                amount: "89.00".into(),
+            }],
+        };
+        let invoice = billing::issue(&ctx, &admin, &input).await.unwrap().summary.id;
+        let request = portal::services::payments::PaymentRequest {
+            allocations: vec![portal::services::payments::AllocationBody {
+                invoice_id: invoice.to_string(),
+                amount: "89.00".into(),
+            }],
+            source_id: Some(card.to_string()),
+            ..Default::default()
+        };
+        portal::services::payments::pay(&ctx, &spouse, &format!("stmt-{m}"), &request).await.unwrap();
+    }
+    let renders = (iterations / 20).max(10);
+    let (mut json_t, mut pdf_t, mut csv_t) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let (mut pages, mut size, mut peak) = (0, 0, 0);
+    for _ in 0..renders {
+        let (from, to) = (first.to_string(), today.to_string());
+        let t = Instant::now();
+        let (view, p, member) = portal::services::statements::statement(
+            &ctx,
+            &spouse,
+            portal::services::statements::Period { preset: None, from: Some(&from), to: Some(&to) },
+        )
+        .await
+        .unwrap();
+        json_t += t.elapsed();
+        let base = IN_USE.load(Ordering::Relaxed);
+        PEAK.store(base, Ordering::Relaxed);
+        let t = Instant::now();
+        let pdf = portal::services::statements::statement_pdf(&view, &p, &member).unwrap();
+        pdf_t += t.elapsed();
+        peak = peak.max(PEAK.load(Ordering::Relaxed) - base);
+        size = pdf.bytes.len();
+        pages = count_pages(&pdf.bytes);
+        let t = Instant::now();
+        let _ = portal::services::statements::statement_csv(&view);
+        csv_t += t.elapsed();
+        assert_eq!(view.entries.len(), 120);
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0 / renders as f64;
+
     println!("Member Portal benchmark — embedded store, sandbox processor, {iterations} calls each");
     println!(
         "GET /v1/invoices lists an owner's 30 invoices; POST /v1/payments pays one invoice in full with the saved card"
     );
     list_stats.print();
     pay_stats.print();
+    println!(
+        "Statement, 5 years (60 invoices, 60 payments, {renders} renders): build {:.2} ms, PDF {:.2} ms ({} KiB, {} pages counted, peak heap during render {:.1} MiB), CSV {:.3} ms",
+        ms(json_t),
+        ms(pdf_t),
+        size / 1024,
+        pages,
+        peak as f64 / (1024.0 * 1024.0),
+        ms(csv_t)
+    );
     println!("(store calls in total: {})", counts.total());
 }
