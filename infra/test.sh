@@ -25,7 +25,7 @@ step "system packages (pdftotext for the document tests)"
 if ! command -v pdftotext >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq poppler-utils >/dev/null
 fi
-pdftotext -v 2>&1 | head -1
+echo "pdftotext: $(command -v pdftotext)"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -113,6 +113,15 @@ id_type!(
     SourceId, "src_"
 );
 
+id_type!(
+    /// A document to sign (one version of it: documents never change once published).
+    DocumentId, "doc_"
+);
+id_type!(
+    /// A request that one member sign one document, and its signature.
+    AgreementId, "agr_"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

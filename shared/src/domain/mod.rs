@@ -2,6 +2,7 @@
 //! constructors (`parse`) are the only way in, and deserialisation goes through them.
 
 pub mod access;
+pub mod agreements;
 pub mod audit;
 pub mod billing;
 pub mod contact;
