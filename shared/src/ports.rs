@@ -7,11 +7,14 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::access::{AccessLink, Challenge, RateWindow, Session};
+use crate::domain::agreements::{Agreement, AgreementDocument};
 use crate::domain::audit::AuditEvent;
 use crate::domain::billing::{BillingProfile, Decline, Invoice, Payment, PaymentSource, SourceDetails};
 use crate::domain::contact::Email;
 use crate::domain::household::EmailChange;
-use crate::domain::ids::{ChallengeId, InvoiceId, MemberId, MembershipId, PaymentId, PracticeId, SessionId};
+use crate::domain::ids::{
+    AgreementId, ChallengeId, DocumentId, InvoiceId, MemberId, MembershipId, PaymentId, PracticeId, SessionId,
+};
 use crate::domain::member::Member;
 use crate::domain::membership::Membership;
 use crate::domain::practice::Practice;
@@ -192,12 +195,34 @@ pub trait BillingRepo {
     async fn pending_payments(&self, before: OffsetDateTime) -> StoreResult<Vec<Payment>>;
 }
 
+#[async_trait]
+pub trait AgreementRepo {
+    /// Publishes a document; documents never change afterwards.
+    async fn put_document(&self, document: &AgreementDocument) -> StoreResult<()>;
+    async fn get_document(&self, practice: &PracticeId, id: &DocumentId) -> StoreResult<Option<AgreementDocument>>;
+    async fn documents(&self, practice: &PracticeId) -> StoreResult<Vec<AgreementDocument>>;
+    async fn create_agreement(&self, agreement: &Agreement) -> StoreResult<()>;
+    async fn agreements_of(&self, practice: &PracticeId, member: &MemberId) -> StoreResult<Vec<Agreement>>;
+    async fn get_agreement(
+        &self,
+        practice: &PracticeId,
+        member: &MemberId,
+        id: &AgreementId,
+    ) -> StoreResult<Option<Agreement>>;
+    /// Stores the signed agreement (conditional on the unsigned version read) with its audit event, in one transaction.
+    async fn sign_agreement(&self, signed: &Agreement, audit: &AuditEvent) -> StoreResult<()>;
+}
+
 /// Every repository the services use.
 pub trait Store:
-    PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + AuditRepo + BillingRepo + Send + Sync
+    PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + AuditRepo + BillingRepo + AgreementRepo + Send + Sync
 {
 }
-impl<T: PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + AuditRepo + BillingRepo + Send + Sync> Store for T {}
+impl<
+        T: PracticeRepo + MemberRepo + MembershipRepo + AccessRepo + AuditRepo + BillingRepo + AgreementRepo + Send + Sync,
+    > Store for T
+{
+}
 
 /// One message to one address. Plain text: it reads well everywhere and
 /// carries nothing a mail client could run.

@@ -41,6 +41,8 @@ fn concrete(path: &str) -> String {
         "memberships" => "msh_0000",
         "invoices" => "inv_0000",
         "payment-sources" => "src_0000",
+        "agreements" if path.starts_with("/v1/admin") => "doc_0000",
+        "agreements" => "agr_0000",
         _ => "mbr_0000",
     };
     path.replace("{id}", id)

@@ -1,13 +1,16 @@
 //! The demo practice and household, seeded through the same services the
 //! admin API uses, so demo data passes every rule real data does.
 
+use portal::domain::agreements::DocumentInput;
+use portal::domain::audit::ClientInfo;
 use portal::domain::billing::{InvoiceInput, InvoiceLineInput};
 use portal::domain::contact::{AddressInput, InsuranceInput, PhoneKind};
-use portal::domain::ids::{InvoiceId, SessionId, SourceId};
+use portal::domain::ids::{AgreementId, DocumentId, InvoiceId, SessionId, SourceId};
 use portal::domain::ids::{MemberId, MembershipId, PracticeId};
 use portal::domain::member::{PatientInput, PhoneInput};
 use portal::domain::membership::{BillingPeriod, EnrollmentInput, MembershipInput, MembershipStatus};
 use portal::domain::practice::{Practice, PracticeInput};
+use portal::services::agreements::{self, SignBody, SignatureRequest};
 use portal::services::payment_sources::{self, AddSource};
 use portal::services::payments::{self, AllocationBody, PaymentRequest};
 use portal::services::{admin, billing, AdminCaller, Caller, Ctx, Error};
@@ -35,6 +38,62 @@ pub struct Demo {
     pub invoices: DemoInvoices,
     /// The owner's card on file.
     pub card: SourceId,
+    pub agreements: DemoAgreements,
+}
+
+#[derive(Debug, Clone)]
+pub struct DemoAgreements {
+    /// The owner's membership agreement, signed.
+    pub signed: AgreementId,
+    /// The owner's privacy notice acknowledgement, awaiting her signature.
+    pub pending_owner: AgreementId,
+    /// The child's consent to treatment, for the owner to sign on her behalf.
+    pub pending_child: AgreementId,
+    pub membership_document: DocumentId,
+}
+
+const MEMBERSHIP_AGREEMENT: &str = "# Membership Agreement\n\nThis agreement is between Hillside Direct Primary Care (the practice) and the member named below. \
+The membership covers unlimited office visits, same-day or next-day appointments, and direct messaging with your physician.\n\n\
+# Fees\n\nThe membership fee is billed monthly in advance to the card or bank account on file. \
+Either party may end the membership with 30 days' written notice.\n\n\
+# Not insurance\n\nThis membership is not health insurance. Keep insurance for hospital, specialist and emergency care.";
+
+const PRIVACY_NOTICE: &str = "# Acknowledgement of the Notice of Privacy Practices\n\n\
+I acknowledge that I received Hillside Direct Primary Care's Notice of Privacy Practices, which describes how my health information may be used and disclosed and how I can get access to it.";
+
+const MINOR_CONSENT: &str = "# Consent to Treat a Minor\n\n\
+As the parent or legal guardian of the minor named below, I consent to routine examinations, vaccinations and treatment by the physicians of Hillside Direct Primary Care.";
+
+/// Three documents: the owner's signed membership agreement, her pending privacy acknowledgement,
+/// and her daughter's pending consent to treatment.
+async fn seed_agreements(
+    ctx: &Ctx,
+    admin: &AdminCaller,
+    owner: &MemberId,
+    child: &MemberId,
+) -> Result<DemoAgreements, Error> {
+    let publish =
+        |title: &str, body: &str| DocumentInput { title: title.into(), version: "2026-01".into(), body: body.into() };
+    let membership = agreements::publish(ctx, admin, &publish("Membership Agreement", MEMBERSHIP_AGREEMENT)).await?.id;
+    let privacy = agreements::publish(ctx, admin, &publish("Notice of Privacy Practices", PRIVACY_NOTICE)).await?.id;
+    let consent = agreements::publish(ctx, admin, &publish("Consent to Treat a Minor", MINOR_CONSENT)).await?.id;
+    let ask = |member: &MemberId, document: &DocumentId| {
+        let body = SignatureRequest { document_id: document.to_string(), send_email: false, link_to: None };
+        let member = member.clone();
+        async move { agreements::request_signature(ctx, admin, &member, &body).await.map(|r| r.agreement_id) }
+    };
+    let signed = ask(owner, &membership).await?;
+    let pending_owner = ask(owner, &privacy).await?;
+    let pending_child = ask(child, &consent).await?;
+    let as_owner = Caller {
+        practice_id: admin.practice_id.clone(),
+        member_id: owner.clone(),
+        session_id: SessionId::parse("ses_seed").map_err(|e| Error::Validation(vec![e]))?,
+    };
+    let client = ClientInfo::new(Some("127.0.0.1".into()), Some("demo seed"));
+    agreements::sign(ctx, &as_owner, &signed, &SignBody { full_name: "Maria Alvarez".into(), consent: true }, &client)
+        .await?;
+    Ok(DemoAgreements { signed, pending_owner, pending_child, membership_document: membership })
 }
 
 #[derive(Debug, Clone)]
@@ -262,7 +321,9 @@ pub async fn seed(ctx: &Ctx, practice_id: &PracticeId, api_key: &str, email_tag:
     .await?;
     let (invoices, card) =
         seed_billing(ctx, &as_admin, &owner.member.id, &spouse.member.id, &child.member.id, today).await?;
+    let agreements = seed_agreements(ctx, &as_admin, &owner.member.id, &child.member.id).await?;
     Ok(Demo {
+        agreements,
         invoices,
         card,
         practice_id: practice_id.clone(),

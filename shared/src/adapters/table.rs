@@ -11,17 +11,20 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::domain::access::{AccessLink, Challenge, RateWindow, Session, RATE_WINDOW};
+use crate::domain::agreements::{Agreement, AgreementDocument};
 use crate::domain::audit::{sortable_time, AuditEvent};
 use crate::domain::billing::{BillingProfile, Invoice, Payment, PaymentSource, PaymentStatus};
 use crate::domain::contact::Email;
 use crate::domain::household::EmailChange;
-use crate::domain::ids::{ChallengeId, InvoiceId, MemberId, MembershipId, PaymentId, PracticeId, SessionId, SourceId};
+use crate::domain::ids::{
+    AgreementId, ChallengeId, DocumentId, InvoiceId, MemberId, MembershipId, PaymentId, PracticeId, SessionId, SourceId,
+};
 use crate::domain::member::Member;
 use crate::domain::membership::Membership;
 use crate::domain::practice::Practice;
 use crate::ports::{
-    AccessRepo, ApiKey, AuditPage, AuditRepo, BillingRepo, MemberRepo, MembershipRepo, PracticeRepo, RateScope,
-    StoreError, StoreResult,
+    AccessRepo, AgreementRepo, ApiKey, AuditPage, AuditRepo, BillingRepo, MemberRepo, MembershipRepo, PracticeRepo,
+    RateScope, StoreError, StoreResult,
 };
 
 /// An item: attribute name to JSON value (numbers become DynamoDB numbers).
@@ -709,5 +712,61 @@ impl<T: Table> BillingRepo for TableStore<T> {
             }
         }
         Ok(payments)
+    }
+}
+
+// ---- agreements ---------------------------------------------------------------------
+
+fn document_key(p: &PracticeId, id: &DocumentId) -> Key {
+    Key::new(format!("P#{p}#DOC"), format!("DOC#{id}"))
+}
+fn agreement_key(p: &PracticeId, m: &MemberId, id: &AgreementId) -> Key {
+    Key::new(member_partition(p, m), format!("AGR#{id}"))
+}
+
+#[async_trait]
+impl<T: Table> AgreementRepo for TableStore<T> {
+    async fn put_document(&self, document: &AgreementDocument) -> StoreResult<()> {
+        let item = to_item(document, &document_key(&document.practice_id, &document.id), "document")?;
+        self.table.write(vec![Write::Put { item, cond: Cond::NotExists }]).await
+    }
+
+    async fn get_document(&self, practice: &PracticeId, id: &DocumentId) -> StoreResult<Option<AgreementDocument>> {
+        self.get_as(&document_key(practice, id)).await
+    }
+
+    async fn documents(&self, practice: &PracticeId) -> StoreResult<Vec<AgreementDocument>> {
+        let query = Query { index: Index::Primary, pk: format!("P#{practice}#DOC"), sk: SkCond::Prefix("DOC#".into()) };
+        self.table.query(&query).await?.into_iter().map(from_item).collect()
+    }
+
+    async fn create_agreement(&self, agreement: &Agreement) -> StoreResult<()> {
+        let key = agreement_key(&agreement.practice_id, &agreement.member_id, &agreement.id);
+        self.table.write(vec![Write::Put { item: to_item(agreement, &key, "agreement")?, cond: Cond::NotExists }]).await
+    }
+
+    async fn agreements_of(&self, practice: &PracticeId, member: &MemberId) -> StoreResult<Vec<Agreement>> {
+        let query =
+            Query { index: Index::Primary, pk: member_partition(practice, member), sk: SkCond::Prefix("AGR#".into()) };
+        self.table.query(&query).await?.into_iter().map(from_item).collect()
+    }
+
+    async fn get_agreement(
+        &self,
+        practice: &PracticeId,
+        member: &MemberId,
+        id: &AgreementId,
+    ) -> StoreResult<Option<Agreement>> {
+        self.get_as(&agreement_key(practice, member, id)).await
+    }
+
+    async fn sign_agreement(&self, signed: &Agreement, audit: &AuditEvent) -> StoreResult<()> {
+        let key = agreement_key(&signed.practice_id, &signed.member_id, &signed.id);
+        self.table
+            .write(vec![
+                Write::Put { item: to_item(signed, &key, "agreement")?, cond: Cond::VersionIs(signed.version - 1) },
+                audit_write(audit)?,
+            ])
+            .await
     }
 }

@@ -120,6 +120,26 @@ impl Layout {
         self.y += size * 0.3;
     }
 
+    /// Text wrapped to the page width, word by word.
+    pub fn paragraph(&mut self, text: &str, size: f32, bold: bool) {
+        let width = PAGE_WIDTH - 2.0 * MARGIN;
+        let mut line = String::new();
+        for word in text.split_whitespace() {
+            let candidate = if line.is_empty() { word.to_owned() } else { format!("{line} {word}") };
+            if text_width(&candidate, size, bold) <= width || line.is_empty() {
+                line = candidate;
+            } else {
+                self.line(MARGIN, &line, size, bold);
+                line = word.to_owned();
+            }
+        }
+        if !line.is_empty() {
+            // A single word wider than the page is cut to fit.
+            let line = fit(&line, size, bold, width);
+            self.line(MARGIN, &line, size, bold);
+        }
+    }
+
     /// Text placed on the current line without moving down (e.g. a right-aligned heading beside a line).
     pub fn beside(&mut self, x: f32, width: f32, align: Align, text: &str, size: f32, bold: bool) {
         let y = self.y - size * 0.3;

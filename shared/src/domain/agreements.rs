@@ -162,9 +162,11 @@ mod tests {
             address: None,
             insurance: None,
         };
-        PatientDetails::parse(&input, date!(2026 - 01 - 01))
-            .unwrap()
-            .into_member(MemberId::parse("mbr_m").unwrap(), PracticeId::parse("prc_a").unwrap(), datetime!(2026-01-01 0:00 UTC))
+        PatientDetails::parse(&input, date!(2026 - 01 - 01)).unwrap().into_member(
+            MemberId::parse("mbr_m").unwrap(),
+            PracticeId::parse("prc_a").unwrap(),
+            datetime!(2026-01-01 0:00 UTC),
+        )
     }
 
     fn agreement() -> Agreement {
@@ -190,19 +192,34 @@ mod tests {
     fn a_signature_needs_consent_and_the_right_name_and_happens_once() {
         let at = datetime!(2026-02-01 10:00 UTC);
         let a = agreement();
-        assert_eq!(a.sign(&member(), "Maria Alvarez", false, false, "h", ClientInfo::default(), at), Err(SignError::NoConsent));
-        assert!(matches!(a.sign(&member(), "Mario Alvarez", true, false, "h", ClientInfo::default(), at), Err(SignError::NameMismatch { .. })));
+        assert_eq!(
+            a.sign(&member(), "Maria Alvarez", false, false, "h", ClientInfo::default(), at),
+            Err(SignError::NoConsent)
+        );
+        assert!(matches!(
+            a.sign(&member(), "Mario Alvarez", true, false, "h", ClientInfo::default(), at),
+            Err(SignError::NameMismatch { .. })
+        ));
         let signed = a.sign(&member(), "maria alvarez", true, false, "h", ClientInfo::default(), at).unwrap();
         assert_eq!(signed.signature.as_ref().unwrap().text_sha256, "h");
         assert_eq!(signed.version, 2);
-        assert_eq!(signed.sign(&member(), "Maria Alvarez", true, false, "h", ClientInfo::default(), at), Err(SignError::AlreadySigned));
+        assert_eq!(
+            signed.sign(&member(), "Maria Alvarez", true, false, "h", ClientInfo::default(), at),
+            Err(SignError::AlreadySigned)
+        );
     }
 
     #[test]
     fn documents_keep_their_text_exactly() {
-        let (t, v, b) = parse_document(&DocumentInput { title: " Consent ".into(), version: "1".into(), body: "Line 1\r\nLine 2  ".into() }).unwrap();
+        let (t, v, b) = parse_document(&DocumentInput {
+            title: " Consent ".into(),
+            version: "1".into(),
+            body: "Line 1\r\nLine 2  ".into(),
+        })
+        .unwrap();
         assert_eq!((t.as_str(), v.as_str(), b.as_str()), ("Consent", "1", "Line 1\nLine 2  "));
-        let errors = parse_document(&DocumentInput { title: "".into(), version: "".into(), body: " ".into() }).unwrap_err();
+        let errors =
+            parse_document(&DocumentInput { title: "".into(), version: "".into(), body: " ".into() }).unwrap_err();
         assert_eq!(errors.len(), 3);
     }
 }

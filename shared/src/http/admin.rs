@@ -25,6 +25,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/memberships", post(create_membership))
         .route("/v1/admin/memberships/{id}", get(show_membership).put(update_membership))
         .route("/v1/admin/audit", get(audit_feed))
+        .route("/v1/admin/agreements", post(publish_document).get(list_documents))
+        .route("/v1/admin/agreements/{id}", get(show_document))
+        .route("/v1/admin/patients/{id}/agreement-requests", post(request_signature))
         .route("/v1/admin/invoices", post(issue_invoice))
         .route("/v1/admin/invoices/{id}/void", post(void_invoice))
 }
@@ -263,4 +266,65 @@ pub async fn void_invoice(
 ) -> Result<axum::Json<crate::services::billing::InvoiceDetail>, Problem> {
     let id = path_id(&id, crate::domain::ids::InvoiceId::parse, "invoice")?;
     Ok(axum::Json(crate::services::billing::void(&ctx, &admin, &id).await?))
+}
+
+/// Publish a document to sign. Documents never change: a new version is a new document.
+#[utoipa::path(post, path = "/v1/admin/agreements", tag = "admin", security(("practice_key" = [])),
+    request_body = crate::domain::agreements::DocumentInput,
+    responses(
+        (status = 201, body = crate::services::agreements::DocumentView),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn publish_document(
+    State(ctx): State<AppState>,
+    Admin(admin): Admin,
+    Json(body): Json<crate::domain::agreements::DocumentInput>,
+) -> Result<(StatusCode, axum::Json<crate::services::agreements::DocumentView>), Problem> {
+    Ok((StatusCode::CREATED, axum::Json(crate::services::agreements::publish(&ctx, &admin, &body).await?)))
+}
+
+/// Every document the practice published, every version.
+#[utoipa::path(get, path = "/v1/admin/agreements", tag = "admin", security(("practice_key" = [])),
+    responses((status = 200, body = Vec<crate::services::agreements::DocumentView>)))]
+pub async fn list_documents(
+    State(ctx): State<AppState>,
+    Admin(admin): Admin,
+) -> Result<axum::Json<Vec<crate::services::agreements::DocumentView>>, Problem> {
+    Ok(axum::Json(crate::services::agreements::documents(&ctx, &admin).await?))
+}
+
+/// One published document.
+#[utoipa::path(get, path = "/v1/admin/agreements/{id}", tag = "admin", security(("practice_key" = [])),
+    params(("id" = String, Path, description = "Document id (`doc_…`)")),
+    responses(
+        (status = 200, body = crate::services::agreements::DocumentView),
+        (status = 404, description = "No such document in this practice", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn show_document(
+    State(ctx): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+) -> Result<axum::Json<crate::services::agreements::DocumentView>, Problem> {
+    let id = path_id(&id, crate::domain::ids::DocumentId::parse, "document")?;
+    Ok(axum::Json(crate::services::agreements::document(&ctx, &admin, &id).await?))
+}
+
+/// Ask a patient to sign a document, optionally emailing a direct link to it
+/// (or to the portal's agreements section).
+#[utoipa::path(post, path = "/v1/admin/patients/{id}/agreement-requests", tag = "admin", security(("practice_key" = [])),
+    params(("id" = String, Path, description = "Patient id (`mbr_…`)")),
+    request_body = crate::services::agreements::SignatureRequest,
+    responses(
+        (status = 201, body = crate::services::agreements::RequestSent),
+        (status = 404, description = "No such patient in this practice", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown document, or no email to send to", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn request_signature(
+    State(ctx): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    Json(body): Json<crate::services::agreements::SignatureRequest>,
+) -> Result<(StatusCode, axum::Json<crate::services::agreements::RequestSent>), Problem> {
+    let sent = crate::services::agreements::request_signature(&ctx, &admin, &member_id(&id)?, &body).await?;
+    Ok((StatusCode::CREATED, axum::Json(sent)))
 }

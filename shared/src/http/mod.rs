@@ -2,6 +2,7 @@
 //! problem+json errors, request logs without PHI, and the OpenAPI document.
 
 mod admin;
+mod agreements;
 mod auth;
 pub mod extract;
 mod invoices;
@@ -35,17 +36,19 @@ pub enum Group {
     Invoices,
     Payments,
     PaymentSources,
+    Agreements,
     Admin,
 }
 
 impl Group {
-    pub const ALL: [Group; 7] = [
+    pub const ALL: [Group; 8] = [
         Group::Auth,
         Group::Memberships,
         Group::Members,
         Group::Invoices,
         Group::Payments,
         Group::PaymentSources,
+        Group::Agreements,
         Group::Admin,
     ];
 
@@ -58,6 +61,7 @@ impl Group {
             Group::Invoices => "invoices",
             Group::Payments => "payments",
             Group::PaymentSources => "payment-sources",
+            Group::Agreements => "agreements",
             Group::Admin => "admin",
         }
     }
@@ -74,6 +78,7 @@ impl Group {
             Group::Invoices => invoices::routes(),
             Group::Payments => payments::routes(),
             Group::PaymentSources => payment_sources::routes(),
+            Group::Agreements => agreements::routes(),
             Group::Admin => admin::routes(),
         }
     }

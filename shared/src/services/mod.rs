@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod agreements;
 pub mod billing;
 pub mod members;
 pub mod memberships;
