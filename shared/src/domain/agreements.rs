@@ -110,35 +110,23 @@ pub fn same_name(typed: &str, on_file: &str) -> bool {
 }
 
 impl Agreement {
-    /// The agreement signed by `signer` (the member, or an owner for a minor: `on_behalf`).
-    pub fn sign(
-        &self,
-        signer: &Member,
-        typed_name: &str,
-        consent: bool,
-        on_behalf: bool,
-        text_sha256: &str,
-        client: ClientInfo,
-        at: OffsetDateTime,
-    ) -> Result<Agreement, SignError> {
+    /// The agreement signed by `signer` (the member, or an owner for a minor:
+    /// `signature.on_behalf`), if it is unsigned, consent was given and the typed name matches.
+    pub fn sign(&self, signer: &Member, signature: Signature) -> Result<Agreement, SignError> {
         if self.signature.is_some() {
             return Err(SignError::AlreadySigned);
         }
-        if !consent {
+        if !signature.consent {
             return Err(SignError::NoConsent);
         }
-        if !same_name(typed_name, &signer.full_name()) {
+        if !same_name(&signature.typed_name, &signer.full_name()) {
             return Err(SignError::NameMismatch { expected: "first and last name as the practice has them".into() });
         }
         let mut next = self.clone();
         next.signature = Some(Signature {
             signer_id: signer.id.clone(),
-            typed_name: typed_name.trim().to_owned(),
-            consent,
-            on_behalf,
-            signed_at: at,
-            client,
-            text_sha256: text_sha256.to_owned(),
+            typed_name: signature.typed_name.trim().to_owned(),
+            ..signature
         });
         next.version += 1;
         Ok(next)
@@ -188,25 +176,28 @@ mod tests {
         assert!(!same_name("", ""));
     }
 
+    fn signature(name: &str, consent: bool) -> Signature {
+        Signature {
+            signer_id: MemberId::parse("mbr_x").unwrap(),
+            typed_name: name.into(),
+            consent,
+            on_behalf: false,
+            signed_at: datetime!(2026-02-01 10:00 UTC),
+            client: ClientInfo::default(),
+            text_sha256: "h".into(),
+        }
+    }
+
     #[test]
     fn a_signature_needs_consent_and_the_right_name_and_happens_once() {
-        let at = datetime!(2026-02-01 10:00 UTC);
         let a = agreement();
-        assert_eq!(
-            a.sign(&member(), "Maria Alvarez", false, false, "h", ClientInfo::default(), at),
-            Err(SignError::NoConsent)
-        );
-        assert!(matches!(
-            a.sign(&member(), "Mario Alvarez", true, false, "h", ClientInfo::default(), at),
-            Err(SignError::NameMismatch { .. })
-        ));
-        let signed = a.sign(&member(), "maria alvarez", true, false, "h", ClientInfo::default(), at).unwrap();
+        assert_eq!(a.sign(&member(), signature("Maria Alvarez", false)), Err(SignError::NoConsent));
+        assert!(matches!(a.sign(&member(), signature("Mario Alvarez", true)), Err(SignError::NameMismatch { .. })));
+        let signed = a.sign(&member(), signature("maria alvarez", true)).unwrap();
         assert_eq!(signed.signature.as_ref().unwrap().text_sha256, "h");
+        assert_eq!(signed.signature.as_ref().unwrap().signer_id.as_str(), "mbr_m");
         assert_eq!(signed.version, 2);
-        assert_eq!(
-            signed.sign(&member(), "Maria Alvarez", true, false, "h", ClientInfo::default(), at),
-            Err(SignError::AlreadySigned)
-        );
+        assert_eq!(signed.sign(&member(), signature("Maria Alvarez", true)), Err(SignError::AlreadySigned));
     }
 
     #[test]

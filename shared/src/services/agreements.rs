@@ -9,7 +9,7 @@ use super::access::{create_link, RETRIES};
 use super::{AdminCaller, Caller, Ctx, Error, Result};
 use crate::crypto::sha256_hex;
 use crate::documents::pdf::{Layout, MARGIN};
-use crate::domain::agreements::{parse_document, Agreement, AgreementDocument, DocumentInput, SignError};
+use crate::domain::agreements::{parse_document, Agreement, AgreementDocument, DocumentInput, SignError, Signature};
 use crate::domain::audit::{AuditEvent, ClientInfo};
 use crate::domain::household::household;
 use crate::domain::ids::{AgreementId, AuditId, DocumentId, MemberId};
@@ -327,16 +327,23 @@ pub async fn sign(
         // The hash of the text as stored now; documents never change, so it is what was read.
         let text_sha256 = sha256_hex(document.body.as_bytes());
         let now = ctx.clock.now();
-        let signed = current
-            .sign(&signer, &body.full_name, body.consent, on_behalf, &text_sha256, client.clone(), now)
-            .map_err(|e| match e {
-                SignError::AlreadySigned => Error::Conflict("this agreement was already signed".into()),
-                SignError::NoConsent => Error::field("consent", "check the box to agree to sign electronically"),
-                SignError::NameMismatch { .. } => Error::field(
-                    "full_name",
-                    "must match your first and last name as the practice has them; contact the practice if it is wrong",
-                ),
-            })?;
+        let draft = Signature {
+            signer_id: signer.id.clone(),
+            typed_name: body.full_name.clone(),
+            consent: body.consent,
+            on_behalf,
+            signed_at: now,
+            client: client.clone(),
+            text_sha256: text_sha256.clone(),
+        };
+        let signed = current.sign(&signer, draft).map_err(|e| match e {
+            SignError::AlreadySigned => Error::Conflict("this agreement was already signed".into()),
+            SignError::NoConsent => Error::field("consent", "check the box to agree to sign electronically"),
+            SignError::NameMismatch { .. } => Error::field(
+                "full_name",
+                "must match your first and last name as the practice has them; contact the practice if it is wrong",
+            ),
+        })?;
         let audit = AuditEvent {
             id: AuditId::from_random(ctx.random.bytes16()),
             practice_id: caller.practice_id.clone(),
