@@ -2,6 +2,7 @@
 //! on the embedded store and once on DynamoDB and SES (moto's server).
 
 mod admin;
+mod agreements;
 mod auth;
 mod concurrency;
 mod documents;
