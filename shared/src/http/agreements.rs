@@ -1,8 +1,8 @@
 //! `agreements` group: documents to sign, signatures and signed copies.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -82,11 +82,5 @@ pub async fn agreement_pdf(
     Member(caller): Member,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let file = agreements::pdf(&ctx, &caller, &agreement_id(&id)?).await?;
-    let mut response = (StatusCode::OK, file.bytes).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(file.content_type));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", file.name)) {
-        response.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(response)
+    Ok(super::download(agreements::pdf(&ctx, &caller, &agreement_id(&id)?).await?))
 }

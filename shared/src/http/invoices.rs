@@ -1,7 +1,7 @@
 //! `invoices` group: the member's invoices (read only).
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -69,18 +69,6 @@ pub async fn show_invoice(
     Ok(axum::Json(billing::detail(&ctx, &caller, &id).await?))
 }
 
-/// A file download: its bytes, type and a name for the browser to save it under.
-fn download(file: statements::File) -> Response {
-    let disposition = format!("attachment; filename=\"{}\"", file.name);
-    let mut response = (StatusCode::OK, file.bytes).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(file.content_type));
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    response
-}
-
 /// A copy of the invoice as PDF (binary; through API Gateway it is base64-encoded with `isBase64Encoded`).
 #[utoipa::path(get, path = "/v1/invoices/{id}/pdf", tag = "invoices", security(("member" = [])),
     params(("id" = String, Path, description = "Invoice id (`inv_…`)")),
@@ -94,7 +82,7 @@ pub async fn invoice_pdf(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let id = path_id(&id, InvoiceId::parse, "invoice")?;
-    Ok(download(statements::invoice_pdf(&ctx, &caller, &id).await?))
+    Ok(super::download(statements::invoice_pdf(&ctx, &caller, &id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -146,8 +134,8 @@ pub async fn show_statement(
     let period = statements::Period { preset, from: params.from.as_deref(), to: params.to.as_deref() };
     let (view, practice, member) = statements::statement(&ctx, &caller, period).await?;
     Ok(match format {
-        "pdf" => download(statements::statement_pdf(&view, &practice, &member)?),
-        "csv" => download(statements::statement_csv(&view)),
+        "pdf" => super::download(statements::statement_pdf(&view, &practice, &member)?),
+        "csv" => super::download(statements::statement_csv(&view)),
         _ => axum::Json(view).into_response(),
     })
 }

@@ -176,3 +176,16 @@ async fn observe(request: Request, next: Next) -> Response {
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
+
+/// A file download: its bytes, type and a name for the browser to save it under.
+/// (Through API Gateway, lambda_http base64-encodes such binary bodies.)
+fn download(file: crate::services::statements::File) -> Response {
+    let disposition = format!("attachment; filename=\"{}\"", file.name);
+    let mut response = (StatusCode::OK, file.bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(file.content_type));
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
