@@ -155,6 +155,13 @@ pub trait BillingRepo {
     /// An invoice by id alone (the admin API), through its pointer.
     async fn find_invoice(&self, practice: &PracticeId, id: &InvoiceId) -> StoreResult<Option<Invoice>>;
     async fn invoices_of(&self, practice: &PracticeId, member: &MemberId) -> StoreResult<Vec<Invoice>>;
+    /// The member's invoices among `ids` (others, and unknown ids, are simply absent).
+    async fn get_invoices(
+        &self,
+        practice: &PracticeId,
+        member: &MemberId,
+        ids: &[InvoiceId],
+    ) -> StoreResult<Vec<Invoice>>;
     /// Replaces an invoice whose stored version is `next.version - 1`.
     async fn save_invoice(&self, next: &Invoice) -> StoreResult<()>;
 

@@ -611,6 +611,16 @@ impl<T: Table> BillingRepo for TableStore<T> {
         self.table.query(&query).await?.into_iter().map(from_item).collect()
     }
 
+    async fn get_invoices(
+        &self,
+        practice: &PracticeId,
+        member: &MemberId,
+        ids: &[InvoiceId],
+    ) -> StoreResult<Vec<Invoice>> {
+        let keys: Vec<Key> = ids.iter().map(|id| invoice_key(practice, member, id)).collect();
+        self.table.batch_get(&keys).await?.into_iter().map(from_item).collect()
+    }
+
     async fn save_invoice(&self, next: &Invoice) -> StoreResult<()> {
         self.table.write(vec![invoice_write(next)?]).await
     }

@@ -197,6 +197,19 @@ async fn resolve_source(
     }
 }
 
+/// The invoices a request touches, as they stand now: those it names, or all of the
+/// member's when it also pays every past-due one.
+async fn invoices_for(ctx: &Ctx, caller: &Caller, request: &PaymentRequest) -> Result<Vec<Invoice>> {
+    if request.include_past_due {
+        return Ok(ctx.store.invoices_of(&caller.practice_id, &caller.member_id).await?);
+    }
+    let mut ids: Vec<InvoiceId> =
+        request.allocations.iter().filter_map(|a| InvoiceId::parse(a.invoice_id.trim()).ok()).collect();
+    ids.sort();
+    ids.dedup();
+    Ok(ctx.store.get_invoices(&caller.practice_id, &caller.member_id, &ids).await?)
+}
+
 /// The allocations a request asks for, checked against the member's invoices as they stand now.
 fn plan(request: &PaymentRequest, invoices: &[Invoice], today: Date) -> Result<Vec<Allocation>> {
     let mut f = Fields::new();
@@ -263,7 +276,7 @@ pub async fn pay(ctx: &Ctx, caller: &Caller, key: &str, request: &PaymentRequest
     let (profile, customer) = profile_with_customer(ctx, &caller.practice_id, &caller.member_id).await?;
     // Validate what needs no processor before attaching anything.
     let today = practice.today(ctx.clock.now());
-    if let Err(e) = plan(request, &ctx.store.invoices_of(&caller.practice_id, &caller.member_id).await?, today) {
+    if let Err(e) = plan(request, &invoices_for(ctx, caller, request).await?, today) {
         // A concurrent request with this key may have just held these invoices: answer as it did.
         return match replay(ctx, caller, key, &request_hash).await? {
             Some(existing) => Ok(existing),
@@ -280,7 +293,7 @@ pub async fn pay(ctx: &Ctx, caller: &Caller, key: &str, request: &PaymentRequest
             let jitter = u64::from(ctx.random.u32() % 20);
             tokio::time::sleep(std::time::Duration::from_millis(5 * attempt as u64 + jitter)).await;
         }
-        let invoices = ctx.store.invoices_of(&caller.practice_id, &caller.member_id).await?;
+        let invoices = invoices_for(ctx, caller, request).await?;
         let allocations = match plan(request, &invoices, today) {
             Ok(a) => a,
             Err(e) => {
@@ -425,12 +438,13 @@ pub(crate) async fn record_outcome(ctx: &Ctx, payment: &Payment, outcome: Charge
             }
         };
         let succeeded = status == PaymentStatus::Succeeded;
+        let ids: Vec<InvoiceId> = current.allocations.iter().map(|a| a.invoice_id.clone()).collect();
+        let stored = ctx.store.get_invoices(&current.practice_id, &current.member_id, &ids).await?;
         let mut invoices = Vec::with_capacity(current.allocations.len());
         for a in &current.allocations {
-            let invoice = ctx
-                .store
-                .get_invoice(&current.practice_id, &current.member_id, &a.invoice_id)
-                .await?
+            let invoice = stored
+                .iter()
+                .find(|i| i.id == a.invoice_id)
                 .ok_or_else(|| Error::Internal("a paid invoice disappeared".into()))?;
             invoices.push(invoice.settle(&current.id, a.amount, succeeded, now));
         }
@@ -476,12 +490,14 @@ pub(crate) async fn record_outcome(ctx: &Ctx, payment: &Payment, outcome: Charge
 pub(crate) async fn view(ctx: &Ctx, payment: &Payment) -> Result<PaymentView> {
     let practice = ctx.store.get_practice(&payment.practice_id).await?.ok_or(Error::NotFound("practice"))?;
     let today = practice.today(ctx.clock.now());
-    let mut invoices = Vec::with_capacity(payment.allocations.len());
-    for a in &payment.allocations {
-        if let Some(i) = ctx.store.get_invoice(&payment.practice_id, &payment.member_id, &a.invoice_id).await? {
-            invoices.push(InvoiceSummary::of(&i, today, practice.currency.as_str()));
-        }
-    }
+    let ids: Vec<InvoiceId> = payment.allocations.iter().map(|a| a.invoice_id.clone()).collect();
+    let stored = ctx.store.get_invoices(&payment.practice_id, &payment.member_id, &ids).await?;
+    // In the order of the allocations.
+    let invoices = ids
+        .iter()
+        .filter_map(|id| stored.iter().find(|i| &i.id == id))
+        .map(|i| InvoiceSummary::of(i, today, practice.currency.as_str()))
+        .collect();
     Ok(PaymentView {
         id: payment.id.clone(),
         status: payment.status,
