@@ -35,6 +35,7 @@ async fn signing_in_with_the_emailed_code_opens_a_session() {
     assert_eq!(me.json["member"]["first_name"], "Daniel");
     assert_eq!(me.json["practice"]["contact_phone"], "+15125550100");
     assert_eq!(me.json["permissions"]["manage_household"], false);
+    assert_eq!(me.json["permissions"]["sign_for_minors"], false);
 }
 
 #[tokio::test]

@@ -94,5 +94,7 @@ async fn me_tells_the_owner_they_manage_the_household() {
     assert_eq!(r.json["member"]["phones"][0]["number"], "+15125550142");
     assert_eq!(r.json["permissions"]["manage_household"], true);
     assert_eq!(r.json["permissions"]["edit_name_and_date_of_birth"], false);
+    assert_eq!(r.json["permissions"]["sign_for_minors"], true);
+    assert_eq!(r.json["permissions"]["pay_invoices"], true);
     assert_eq!(r.json["practice"]["contact_email"], "hello@hillside-dpc.example");
 }

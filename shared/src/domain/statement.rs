@@ -69,15 +69,18 @@ pub enum EntryKind {
     Payment,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One line of a statement, as the API and the documents show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Entry {
+    #[serde(with = "super::date_format::iso")]
+    #[schema(value_type = String, format = Date)]
     pub date: Date,
     pub kind: EntryKind,
     /// The invoice number (and the payment id for payments).
     pub reference: String,
     pub description: String,
     pub amount: Money,
-    /// The balance after this entry; negative would be a credit (never happens: payments never exceed invoices).
+    /// The balance after this entry (never negative: payments never exceed invoices).
     pub balance: Money,
 }
 

@@ -87,6 +87,14 @@ pub struct Permissions {
     pub manage_household: bool,
     /// Name and date of birth are changed by the practice only.
     pub edit_name_and_date_of_birth: bool,
+    /// See invoices billed to them, download copies and statements.
+    pub view_invoices: bool,
+    /// Pay invoices and manage payment sources.
+    pub pay_invoices: bool,
+    /// Read and sign their agreements.
+    pub sign_agreements: bool,
+    /// Sign agreements for the minors on memberships they own.
+    pub sign_for_minors: bool,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -104,12 +112,12 @@ pub async fn me(ctx: &Ctx, caller: &Caller) -> Result<Me> {
         .ok_or(Error::Unauthenticated("this member can no longer sign in"))?;
     let practice = ctx.store.get_practice(&caller.practice_id).await?.ok_or(Error::NotFound("practice"))?;
     let today = practice.today(ctx.clock.now());
-    let owns_current = ctx
-        .store
-        .memberships_of(&caller.practice_id, &caller.member_id)
-        .await?
-        .iter()
-        .any(|m| m.is_owner(&caller.member_id) && m.is_current(today));
+    let memberships = ctx.store.memberships_of(&caller.practice_id, &caller.member_id).await?;
+    let owns_current = memberships.iter().any(|m| m.is_owner(&caller.member_id) && m.is_current(today));
+    let others: Vec<MemberId> =
+        household(&caller.member_id, &memberships, today).into_iter().filter(|id| id != &caller.member_id).collect();
+    let has_minors = !others.is_empty()
+        && ctx.store.get_members(&caller.practice_id, &others).await?.iter().any(|m| m.is_minor_on(today));
     Ok(Me {
         member: member.into(),
         practice: practice.into(),
@@ -117,6 +125,10 @@ pub async fn me(ctx: &Ctx, caller: &Caller) -> Result<Me> {
             view_memberships: true,
             manage_household: owns_current,
             edit_name_and_date_of_birth: false,
+            view_invoices: true,
+            pay_invoices: true,
+            sign_agreements: true,
+            sign_for_minors: has_minors,
         },
     })
 }

@@ -11,7 +11,7 @@ use crate::domain::ids::InvoiceId;
 use crate::domain::member::Member;
 use crate::domain::money::Money;
 use crate::domain::practice::Practice;
-use crate::domain::statement::{self, EntryKind, Preset};
+use crate::domain::statement::{self, Entry, EntryKind, Preset};
 
 fn day(d: Date) -> String {
     d.to_string()
@@ -176,20 +176,7 @@ pub struct StatementView {
     pub total_payments: Money,
     pub closing_balance: Money,
     /// In date order; charges before payments on the same day.
-    pub entries: Vec<EntryView>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct EntryView {
-    #[serde(with = "crate::domain::date_format::iso")]
-    #[schema(value_type = String, format = Date)]
-    pub date: Date,
-    pub kind: EntryKind,
-    pub reference: String,
-    pub description: String,
-    pub amount: Money,
-    /// Balance after this entry.
-    pub balance: Money,
+    pub entries: Vec<Entry>,
 }
 
 /// The range a statement covers: a preset, or `from` and `to`.
@@ -218,18 +205,7 @@ pub async fn statement(ctx: &Ctx, caller: &Caller, period: Period<'_>) -> Result
         total_charges: s.total_charges,
         total_payments: s.total_payments,
         closing_balance: s.closing_balance,
-        entries: s
-            .entries
-            .into_iter()
-            .map(|e| EntryView {
-                date: e.date,
-                kind: e.kind,
-                reference: e.reference,
-                description: e.description,
-                amount: e.amount,
-                balance: e.balance,
-            })
-            .collect(),
+        entries: s.entries,
     };
     Ok((view, practice, member))
 }
