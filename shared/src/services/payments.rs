@@ -273,8 +273,7 @@ pub async fn pay(ctx: &Ctx, caller: &Caller, key: &str, request: &PaymentRequest
         return Ok(existing);
     }
     let practice = ctx.store.get_practice(&caller.practice_id).await?.ok_or(Error::NotFound("practice"))?;
-    let (profile, customer) = profile_with_customer(ctx, &caller.practice_id, &caller.member_id).await?;
-    // Validate what needs no processor before attaching anything.
+    // Validate what needs no processor first: bad input never reaches (or waits on) the processor.
     let today = practice.today(ctx.clock.now());
     if let Err(e) = plan(request, &invoices_for(ctx, caller, request).await?, today) {
         // A concurrent request with this key may have just held these invoices: answer as it did.
@@ -283,6 +282,7 @@ pub async fn pay(ctx: &Ctx, caller: &Caller, key: &str, request: &PaymentRequest
             None => Err(e),
         };
     }
+    let (profile, customer) = profile_with_customer(ctx, &caller.practice_id, &caller.member_id).await?;
     let charging = resolve_source(ctx, caller, request, &profile, &customer).await?;
 
     let id = PaymentId::from_random(ctx.random.bytes16());
