@@ -121,16 +121,16 @@ impl TokenVerifier {
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
+        // Expiry is checked in `verify` against the injected clock, not the system's.
+        validation.validate_exp = false;
         Ok(Self { key, validation })
     }
 
     /// The claims of a valid token. `now` is checked here too, so a test clock
     /// governs expiry exactly as the system clock does.
     pub fn verify(&self, token: &str, now: OffsetDateTime) -> Option<Claims> {
-        let mut validation = self.validation.clone();
-        validation.validate_exp = false;
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &validation).ok()?.claims;
-        (claims.exp > now.unix_timestamp() - validation.leeway as i64).then_some(claims)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).ok()?.claims;
+        (claims.exp > now.unix_timestamp() - self.validation.leeway as i64).then_some(claims)
     }
 }
 
