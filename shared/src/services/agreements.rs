@@ -11,7 +11,6 @@ use crate::crypto::sha256_hex;
 use crate::documents::pdf::{Layout, MARGIN};
 use crate::domain::agreements::{parse_document, Agreement, AgreementDocument, DocumentInput, SignError, Signature};
 use crate::domain::audit::{AuditEvent, ClientInfo};
-use crate::domain::household::household;
 use crate::domain::ids::{AgreementId, AuditId, DocumentId, MemberId};
 use crate::domain::member::Member;
 use crate::domain::practice::Practice;
@@ -175,10 +174,8 @@ pub async fn request_signature(
 /// The members whose agreements the caller handles: themselves, and the minors
 /// on memberships they own (a parent or guardian signs for them).
 async fn signers_reach(ctx: &Ctx, caller: &Caller) -> Result<(Practice, Vec<Member>)> {
-    let practice = ctx.store.get_practice(&caller.practice_id).await?.ok_or(Error::NotFound("practice"))?;
+    let (practice, _, ids) = super::members::reach(ctx, caller).await?;
     let today = practice.today(ctx.clock.now());
-    let memberships = ctx.store.memberships_of(&caller.practice_id, &caller.member_id).await?;
-    let ids = household(&caller.member_id, &memberships, today);
     let members = ctx.store.get_members(&caller.practice_id, &ids).await?;
     let reach = members.into_iter().filter(|m| m.id == caller.member_id || m.is_minor_on(today)).collect();
     Ok((practice, reach))

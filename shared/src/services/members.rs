@@ -110,12 +110,10 @@ pub async fn me(ctx: &Ctx, caller: &Caller) -> Result<Me> {
         .get_member(&caller.practice_id, &caller.member_id)
         .await?
         .ok_or(Error::Unauthenticated("this member can no longer sign in"))?;
-    let practice = ctx.store.get_practice(&caller.practice_id).await?.ok_or(Error::NotFound("practice"))?;
+    let (practice, memberships, ids) = reach(ctx, caller).await?;
     let today = practice.today(ctx.clock.now());
-    let memberships = ctx.store.memberships_of(&caller.practice_id, &caller.member_id).await?;
     let owns_current = memberships.iter().any(|m| m.is_owner(&caller.member_id) && m.is_current(today));
-    let others: Vec<MemberId> =
-        household(&caller.member_id, &memberships, today).into_iter().filter(|id| id != &caller.member_id).collect();
+    let others: Vec<MemberId> = ids.into_iter().filter(|id| id != &caller.member_id).collect();
     let has_minors = !others.is_empty()
         && ctx.store.get_members(&caller.practice_id, &others).await?.iter().any(|m| m.is_minor_on(today));
     Ok(Me {
@@ -198,7 +196,7 @@ impl From<&Practice> for PracticeContact {
 }
 
 /// The practice, the caller's memberships, and whom the caller may see and edit.
-async fn reach(ctx: &Ctx, caller: &Caller) -> Result<(Practice, Vec<Membership>, Vec<MemberId>)> {
+pub(crate) async fn reach(ctx: &Ctx, caller: &Caller) -> Result<(Practice, Vec<Membership>, Vec<MemberId>)> {
     let practice = ctx.store.get_practice(&caller.practice_id).await?.ok_or(Error::NotFound("practice"))?;
     let today = practice.today(ctx.clock.now());
     let memberships = ctx.store.memberships_of(&caller.practice_id, &caller.member_id).await?;
